@@ -1,0 +1,19 @@
+"""pydist: Elixir-style distribution for Python, for learning.
+
+Every name here has a twin in the Elixir of the course (see ROSETTA in the README):
+
+    from pydist import Node, Process, rpc, peer, spawn, send, receive, flush, self, pid_to_list, BadRpc
+
+    Node.start("gus")                        # iex --sname gus
+    server = peer.start("server")            # a second terminal: iex --sname server
+    rpc.call(server.node, "operator", "add", [1, 2])   # :rpc.call(:server@vm, Kernel, :+, [1, 2])
+"""
+
+from . import peer, rpc
+from ._errors import BadRpc, PydistError
+from ._node import Node
+from ._process import Pid, Process, Ref, flush, pid_to_list, receive, self, send, spawn
+
+__all__ = ["Node", "Process", "rpc", "peer", "spawn", "send", "receive", "flush", "self",
+           "pid_to_list", "BadRpc", "PydistError", "Pid", "Ref"]
+__version__ = "0.1.0"

@@ -1,0 +1,83 @@
+"""``python -m pydist``: the prompt, the port mapper and the exercise checker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pydist", description="An interactive Python prompt that is a pydist node "
+        "(like iex), and the tools around it.")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--sname", metavar="NAME", help="short name: gus -> gus@<this host>")
+    who.add_argument("--name", metavar="NAME@HOST", help="long name, e.g. gus@127.0.0.1")
+    p.add_argument("--cookie", help="the shared secret (default: PYDIST_COOKIE, "
+                   "else ~/.pydist.cookie)")
+    sub = p.add_subparsers(dest="command")
+    e = sub.add_parser("epmd", help="run the port mapper in the foreground")
+    e.add_argument("--address", default="127.0.0.1")
+    e.add_argument("--port", type=int, default=None)
+    e.add_argument("--daemon", action="store_true", help=argparse.SUPPRESS)
+    e.add_argument("--idle", type=float, default=None, help=argparse.SUPPRESS)
+    n = sub.add_parser("names", help="list the nodes registered on this host (epmd -names)")
+    n.add_argument("--address", default="127.0.0.1")
+    c = sub.add_parser("check", help="check your exercise, e.g. `check 04`")
+    c.add_argument("exercise", nargs="?", help="the exercise number, e.g. 04")
+    c.add_argument("--all", action="store_true", help="check every exercise")
+    c.add_argument("--solutions", action="store_true", help="check the solutions instead")
+    pe = sub.add_parser("_peer", help=argparse.SUPPRESS)
+    pe.add_argument("node")
+    pe.add_argument("parent")
+    pe.add_argument("watch_fd", type=int)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "epmd":
+        from . import _epmd
+        port = _epmd.epmd_port() if args.port is None else args.port
+        if args.daemon:
+            _epmd._daemon_main(args.address, port, args.idle or _epmd.IDLE_EXIT)
+        print(f"pydist port mapper on {args.address}:{port} (Ctrl-C stops it)", flush=True)
+        try:
+            _epmd.serve(args.address, port)
+        except KeyboardInterrupt:
+            pass
+        except OSError as exc:
+            print(f"cannot listen on {args.address}:{port}: {exc} (is a mapper already "
+                  f"running? `python -m pydist names` asks it)", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "names":
+        from . import _epmd
+        try:
+            rows = _epmd.names(args.address)
+        except OSError:
+            print(f"no port mapper runs on {args.address}:{_epmd.epmd_port()}: no node is up",
+                  file=sys.stderr)
+            return 1
+        print(f"port mapper at {args.address}:{_epmd.epmd_port()}")
+        for name, port in rows:
+            print(f"name {name} at port {port}")
+        return 0
+    if args.command == "check":
+        from ._check import main as check_main
+        return check_main(args.exercise, all_=args.all, solutions=args.solutions)
+    if args.command == "_peer":
+        from .peer import _child_main
+        _child_main(args.node, args.parent, args.watch_fd)
+        return 0
+    from ._shell import run
+    if args.name:
+        return run(args.name, long=True, cookie=args.cookie)
+    if args.sname:
+        return run(args.sname, long=False, cookie=args.cookie)
+    _parser().print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

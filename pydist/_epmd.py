@@ -1,0 +1,235 @@
+"""The port mapper: Erlang's ``epmd``, one per host address.
+
+A node listens on a port chosen by the kernel; other nodes find it by asking the
+mapper of the node's host, which listens on a well-known port. The first node on a
+host starts the mapper as a detached daemon (as Erlang starts ``epmd``). The daemon
+exits by itself ``IDLE_EXIT`` seconds after its last node has gone, so nothing is
+left running on a learner's machine or in CI. ``python -m pydist epmd`` runs one in
+the foreground (it then stays until Ctrl-C); ``python -m pydist names`` lists names.
+
+The protocol is plain text, one request line per connection, so that nothing a
+stranger sends is ever deserialized:
+
+    REG <name> <port>   ->  OK | TAKEN       the connection stays open: the name lives
+                                             as long as it does (a crashed node's name
+                                             frees itself when the kernel closes it)
+    PORT <name>         ->  PORT <port> | NONE
+    NAMES               ->  NAME <name> <port> ... END
+    anything else       ->  ERR <why>, the connection is closed, one line is logged
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from ._errors import PydistError
+
+__all__ = ["epmd_port", "serve", "ensure_running", "register", "lookup", "names"]
+
+DEFAULT_PORT = 4370           # beside Erlang's 4369, so both can run on one machine
+IDLE_EXIT = 3.0               # seconds an auto-started mapper waits with no node left
+MAX_LINE = 256                # a request longer than this is garbage
+REQUEST_TIMEOUT = 2.0         # seconds a client has to send its request line
+START_TIMEOUT = 5.0           # seconds a node waits for a mapper it started
+
+
+def epmd_port() -> int:
+    """The mapper's port: ``PYDIST_EPMD_PORT`` or 4370."""
+    value = os.environ.get("PYDIST_EPMD_PORT", "")
+    try:
+        return int(value) if value else DEFAULT_PORT
+    except ValueError:
+        raise ValueError(f"PYDIST_EPMD_PORT must be a port number, not {value!r}") from None
+
+
+def _log(text: str) -> None:
+    print(f"pydist epmd: {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the server
+
+class _Mapper:
+    def __init__(self, sock: socket.socket, idle_exit: float | None):
+        self.sock = sock
+        self.idle_exit = idle_exit
+        self.lock = threading.Lock()
+        self.ports: dict[str, int] = {}
+        self.last_seen = time.monotonic()
+
+    def serve_forever(self) -> None:
+        self.sock.settimeout(0.25)
+        while not self._idle_too_long():
+            try:
+                conn, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._handle, args=(conn, peer), daemon=True,
+                             name="pydist-epmd-conn").start()
+        self.sock.close()
+
+    def _idle_too_long(self) -> bool:
+        if self.idle_exit is None:
+            return False
+        with self.lock:
+            if self.ports:
+                self.last_seen = time.monotonic()
+                return False
+            return time.monotonic() - self.last_seen > self.idle_exit
+
+    def _handle(self, conn: socket.socket, peer) -> None:
+        with conn:
+            conn.settimeout(REQUEST_TIMEOUT)
+            try:
+                line = _read_line(conn)
+                words = line.split()
+                if words[:1] == ["REG"] and len(words) == 3 and words[2].isdigit():
+                    self._register(conn, words[1], int(words[2]))
+                elif words[:1] == ["PORT"] and len(words) == 2:
+                    with self.lock:
+                        port = self.ports.get(words[1])
+                    conn.sendall(b"NONE\n" if port is None else b"PORT %d\n" % port)
+                elif words == ["NAMES"]:
+                    with self.lock:
+                        rows = sorted(self.ports.items())
+                    conn.sendall(b"".join(b"NAME %s %d\n" % (n.encode(), p)
+                                          for n, p in rows) + b"END\n")
+                else:
+                    raise ValueError(f"unknown request {line[:40]!r}")
+            except (ValueError, OSError) as exc:
+                _log(f"refused a connection from {peer[0]}:{peer[1]}: {exc}")
+                try:
+                    conn.sendall(b"ERR %s\n" % str(exc).encode()[:200])
+                except OSError:
+                    pass
+
+    def _register(self, conn: socket.socket, name: str, port: int) -> None:
+        with self.lock:
+            if name in self.ports:
+                conn.sendall(b"TAKEN\n")
+                return
+            self.ports[name] = port
+        try:
+            conn.sendall(b"OK\n")
+            conn.settimeout(None)
+            while conn.recv(64):         # the node never sends more: wait for its end
+                pass
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.ports.pop(name, None)
+                self.last_seen = time.monotonic()
+
+
+def _read_line(conn: socket.socket) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(MAX_LINE + 1 - len(data))
+        if not chunk:
+            raise ValueError("connection closed before a full request line")
+        data += chunk
+        if len(data) > MAX_LINE:
+            raise ValueError("request line too long")
+    try:
+        return data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ValueError("request is not ASCII text") from None
+
+
+def serve(address: str = "127.0.0.1", port: int | None = None,
+          idle_exit: float | None = None) -> None:
+    """Run a mapper in this process until it is idle for ``idle_exit`` s (or forever)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, epmd_port() if port is None else port))
+    sock.listen(64)
+    _Mapper(sock, idle_exit).serve_forever()
+
+
+def _daemon_main(address: str, port: int, idle_exit: float) -> None:
+    """Detach (double fork), then serve; the starter only waits for the first child."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    try:
+        serve(address, port, idle_exit)
+    except OSError:
+        pass                             # another node started one first: fine
+    os._exit(0)
+
+
+# ---------------------------------------------------------------- the client
+
+def _request(address: str, line: str, timeout: float) -> socket.socket:
+    sock = socket.create_connection((address, epmd_port()), timeout=timeout)
+    sock.sendall(line.encode() + b"\n")
+    return sock
+
+
+def _reply_lines(sock: socket.socket) -> list[str]:
+    data = b""
+    with sock:
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.decode().splitlines()
+
+
+def ensure_running(address: str, timeout: float = START_TIMEOUT) -> None:
+    """Start a daemon mapper on ``address`` unless one already answers there."""
+    try:
+        socket.create_connection((address, epmd_port()), timeout=1.0).close()
+        return
+    except OSError:
+        pass
+    idle = os.environ.get("PYDIST_EPMD_IDLE", str(IDLE_EXIT))
+    starter = subprocess.Popen(
+        [sys.executable, "-m", "pydist", "epmd", "--daemon", "--address", address,
+         "--port", str(epmd_port()), "--idle", idle],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    starter.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, epmd_port()), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.005)
+    raise PydistError(f"the port mapper did not start on {address}:{epmd_port()}; "
+                      f"is the port used by another program? Set PYDIST_EPMD_PORT.")
+
+
+def register(address: str, name: str, port: int, timeout: float = 2.0) -> socket.socket:
+    """Register ``name``; the returned socket *is* the registration: close it to free."""
+    sock = _request(address, f"REG {name} {port}", timeout)
+    reply = sock.recv(MAX_LINE).decode(errors="replace").strip()
+    if reply == "OK":
+        sock.settimeout(None)
+        return sock
+    sock.close()
+    if reply == "TAKEN":
+        raise PydistError(f"the name {name!r} is already taken on this host: pick another, "
+                          f"or stop that node (`python -m pydist names` lists them)")
+    raise PydistError(f"the port mapper refused to register {name!r}: {reply or 'no answer'}")
+
+
+def lookup(address: str, name: str, timeout: float = 2.0) -> int | None:
+    """The port of ``name`` on that host, or ``None``; ``OSError`` if no mapper runs."""
+    lines = _reply_lines(_request(address, f"PORT {name}", timeout))
+    if lines and lines[0].startswith("PORT "):
+        return int(lines[0].split()[1])
+    return None
+
+
+def names(address: str = "127.0.0.1", timeout: float = 2.0) -> list[tuple[str, int]]:
+    """``[(name, port), ...]`` registered on that host, like ``epmd -names``."""
+    rows = []
+    for line in _reply_lines(_request(address, "NAMES", timeout)):
+        words = line.split()
+        if words[:1] == ["NAME"] and len(words) == 3:
+            rows.append((words[1], int(words[2])))
+    return rows

@@ -1,0 +1,57 @@
+"""The two exception types of pydist, in one place (as Pyro5 keeps its errors).
+
+``PydistError`` is the base for every failure that is about distribution itself
+(a node that cannot start, a peer that does not answer). ``BadRpc`` is the twin
+of Erlang's ``{:badrpc, reason}``: ``rpc.call`` raises it instead of returning it.
+Plain mistakes in arguments raise the usual ``TypeError``/``ValueError``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PydistError", "BadRpc"]
+
+
+class PydistError(Exception):
+    """A distribution failure; the message says what to do next."""
+
+
+class BadRpc(PydistError):
+    """``rpc.call`` failed. Elixir: ``{:badrpc, reason}``.
+
+    ``reason`` is one of:
+
+    * ``"nodedown"``  - the node could not be reached, or was lost during the call;
+    * ``"timeout"``   - no answer within ``timeout`` seconds;
+    * ``"undef"``     - the module or function does not exist on that node;
+    * ``"exception"`` - the function raised; ``remote_type``, ``remote_message``
+      and ``remote_traceback`` tell what happened over there.
+    """
+
+    def __init__(self, reason: str, node: str = "", detail: str = "",
+                 remote_type: str = "", remote_message: str = "",
+                 remote_traceback: str = ""):
+        super().__init__(reason, node, detail)
+        self.reason = reason
+        self.node = node
+        self.detail = detail
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        text = f"{self.reason}: {self.detail}" if self.detail else self.reason
+        if self.remote_traceback:
+            bar = f"--- remote traceback (on {self.node}) ---"
+            text += f"\n\n{bar}\n{self.remote_traceback.rstrip()}\n{'-' * len(bar)}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"BadRpc({self.reason!r})"
+
+    def __reduce__(self):
+        return (_rebuild_badrpc, (self.reason, self.node, self.detail, self.remote_type,
+                                  self.remote_message, self.remote_traceback))
+
+
+def _rebuild_badrpc(*args) -> BadRpc:
+    return BadRpc(*args)

@@ -1,0 +1,668 @@
+"""The node: a Python process that other nodes can reach (Elixir's ``Node``).
+
+One ``_Dist`` object owns everything distribution needs: the listening socket, the
+registration with the port mapper, one connection per connected node, the threads
+that read them and the heartbeat. ``Node.stop()`` releases all of it.
+
+Connections are opened on first use and form a full mesh, as in Erlang: when two
+nodes connect, each tells the other which nodes it knows, and they connect to those.
+A connection is lost when the other side closes it, when its process dies (the
+kernel closes the socket: noticed at once), or when nothing, not even a heartbeat
+tick, has arrived for ``heartbeat`` seconds (a frozen or cut-off node).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Callable
+
+from multiprocess.connection import Listener
+
+from . import _epmd, _names
+from . import _transport as wire
+from ._console import console
+from ._errors import BadRpc, PydistError
+from ._process import Pid, Ref, _table, add_watcher, spawn
+
+__all__ = ["Node"]
+
+HEARTBEAT = 5.0                # seconds of silence before a node counts as down
+CONNECT_TIMEOUT = 2.0          # seconds to find, reach and authenticate a node
+COOKIE_FILE = Path.home() / ".pydist.cookie"
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
+
+
+def _cookie(cookie: str | bytes | None) -> bytes:
+    """``cookie=``, else ``PYDIST_COOKIE``, else ``~/.pydist.cookie`` (made once, 0600)."""
+    if cookie is None:
+        cookie = os.environ.get("PYDIST_COOKIE") or None
+    if cookie is None:
+        path = Path(os.environ.get("HOME", str(Path.home()))) / ".pydist.cookie"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(20))
+        except FileExistsError:
+            pass
+        cookie = path.read_text().strip()
+    if isinstance(cookie, str):
+        cookie = cookie.encode()
+    if not isinstance(cookie, bytes) or not cookie:
+        raise TypeError(f"the cookie must be a non-empty string, not {cookie!r}")
+    return cookie
+
+
+class _Pool:
+    """Reusable threads: no thread is started per message once the pool is warm."""
+
+    def __init__(self):
+        self.jobs: SimpleQueue = SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle = 0
+        self.count = 0
+
+    def submit(self, fn: Callable, *args) -> None:
+        with self.lock:
+            if self.idle:
+                self.idle -= 1
+            else:
+                self.count += 1
+                threading.Thread(target=self._work, daemon=True,
+                                 name=f"pydist-worker-{self.count}").start()
+        self.jobs.put((fn, args))
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while (job := self.jobs.get()) is not None:
+            try:
+                job[0](*job[1])
+            except Exception as exc:              # a bug here must not kill the node
+                print(f"pydist: internal error in {job[0].__name__}: {exc!r}",
+                      file=sys.stderr)
+            finally:
+                _table.local.proc = None
+                me.name = f"pydist-worker-{self.count}"
+            with self.lock:
+                self.idle += 1
+
+    def stop(self) -> None:
+        for _ in range(self.count):
+            self.jobs.put(None)
+
+
+class _Peer:
+    """One connected node."""
+
+    def __init__(self, name: str, channel: wire.Channel):
+        self.name = name
+        self.channel = channel
+        self.last_recv = time.monotonic()
+        self.monitors: dict[Ref, tuple[Pid, object]] = {}   # our monitors on its processes
+        self.lost = False
+
+
+class _Dist:
+    def __init__(self, node: _names.NodeName, cookie: bytes, heartbeat: float):
+        self.node, self.name, self.cookie, self.heartbeat = node, node.full, cookie, heartbeat
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.peers: dict[str, _Peer] = {}
+        self.connecting: dict[str, threading.Event] = {}
+        self.pending: dict[Ref, tuple] = {}           # rpc calls waiting: ref -> (proc, node)
+        self.node_monitors: dict[str, list[Pid]] = {}
+        self.children: list = []                      # peers started by this node
+        self.stopped = threading.Event()
+        self.pool = _Pool()
+
+    # ------------------------------------------------------------ start / stop
+    def start(self) -> None:
+        address = self.node.address()
+        self.listener = Listener((address, 0), family="AF_INET", backlog=64)
+        try:
+            _epmd.ensure_running(address)
+            self.registration = _epmd.register(address, self.node.name,
+                                               self.listener.address[1])
+        except BaseException:
+            self.listener.close()
+            raise
+        for target, name in ((self._accept_loop, "accept"), (self._tick_loop, "heartbeat")):
+            threading.Thread(target=target, daemon=True, name=f"pydist-{name}").start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for child in list(self.children):
+            child.stop()
+        _shutdown_socket(self.listener._listener._socket)   # wakes accept()
+        self.listener.close()
+        self.registration.close()
+        for peer in list(self.peers.values()):
+            peer.channel.shutdown()                   # each reader reports nodedown
+        deadline = time.monotonic() + 1.0
+        with self.changed:
+            while self.peers and time.monotonic() < deadline:
+                self.changed.wait(0.05)
+        self.pool.stop()
+
+    def log(self, text: str) -> None:
+        print(f"pydist {self.name}: {text}", file=sys.stderr)
+
+    # ------------------------------------------------------------ connecting
+    def connect(self, node: str, timeout: float = CONNECT_TIMEOUT) -> _Peer | None:
+        peer = self.peers.get(node)
+        if peer is not None or self.stopped.is_set():
+            return peer
+        target = _names.parse(node)
+        if target.long != self.node.long:
+            kinds = ("long", "short") if self.node.long else ("short", "long")
+            self.log(f"cannot connect to {node}: this node has a {kinds[0]} name and "
+                     f"{node} a {kinds[1]} one (Erlang refuses to mix them too)")
+            return None
+        with self.lock:
+            event = self.connecting.get(node)
+            mine = event is None
+            if mine:
+                event = self.connecting[node] = threading.Event()
+        if not mine:
+            event.wait(timeout)
+            return self.peers.get(node)
+        try:
+            return self._dial(target, timeout)
+        finally:
+            with self.lock:
+                del self.connecting[node]
+            event.set()
+
+    def _dial(self, target: _names.NodeName, timeout: float) -> _Peer | None:
+        try:
+            address = target.address()
+            port = _epmd.lookup(address, target.name, timeout=timeout)
+            if port is None:
+                return None
+            conn = wire.open_connection((address, port), timeout)
+        except (OSError, ValueError):
+            return None
+        try:
+            status = wire.client_handshake(conn, self.name, target.full, self.cookie)
+        except wire.AuthenticationError:
+            conn.close()
+            self.log(f"{target.full} refused the connection: the cookies differ "
+                     f"(give both nodes the same cookie: cookie=..., --cookie or PYDIST_COOKIE)")
+            return None
+        except (OSError, EOFError):
+            conn.close()
+            return None
+        if status == wire.OK:
+            peer = self._add_peer(target.full, conn)
+            self.pool.submit(self._read, peer)
+            return peer
+        conn.close()
+        if status == wire.DUP:                        # its connection to us wins
+            deadline = time.monotonic() + timeout
+            with self.changed:
+                while target.full not in self.peers and time.monotonic() < deadline:
+                    self.changed.wait(0.05)
+            return self.peers.get(target.full)
+        self.log(f"{target.full} refused the connection: {status.decode(errors='replace')}")
+        return None
+
+    def _accept_loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn = self.listener.accept()
+            except OSError:
+                if self.stopped.is_set():
+                    return
+                continue
+            self.pool.submit(self._handshake_in, wire.accepted(conn))
+
+    def _handshake_in(self, conn) -> None:
+        where = _peer_address(conn)
+        try:
+            src, dst = wire.read_hello(conn)
+            if dst != self.name:
+                conn.send_bytes(wire.NAK + b" this is " + self.name.encode())
+                raise ValueError(f"it asked for {dst}")
+            if _names.parse(src).long != self.node.long:
+                conn.send_bytes(wire.NAK + b" short and long names do not mix")
+                raise ValueError(f"{src} does not use {'long' if self.node.long else 'short'} names")
+            wire.server_handshake(conn, self.cookie)
+        except wire.AuthenticationError:
+            self.log(f"connection attempt from node {src} rejected: the cookies differ")
+            conn.close()
+            return
+        except (ValueError, OSError, EOFError) as exc:
+            self.log(f"refused a connection from {where}: {exc}")
+            conn.close()
+            return
+        with self.lock:
+            if src in self.peers or (src in self.connecting and self.name < src):
+                conn.send_bytes(wire.DUP)
+                conn.close()
+                return
+            conn.send_bytes(wire.OK)
+            peer = self._add_peer(src, conn)
+        self._read(peer)
+
+    def _add_peer(self, name: str, conn) -> _Peer:
+        peer = _Peer(name, wire.Channel(conn))
+        with self.changed:
+            others = [n for n in self.peers if n != name]
+            self.peers[name] = peer
+            self.changed.notify_all()
+        peer.channel.send(wire.encode((wire.NODES, others)))
+        return peer
+
+    # ------------------------------------------------------------ reading
+    def _read(self, peer: _Peer) -> None:
+        threading.current_thread().name = f"pydist-reader-{peer.name}"
+        channel = peer.channel
+        while True:
+            try:
+                frame = channel.recv()
+            except (EOFError, OSError):
+                break
+            peer.last_recv = time.monotonic()
+            if not frame:
+                continue                                   # a heartbeat tick
+            try:
+                items = wire.decode_frame(frame)
+            except Exception as exc:
+                self.log(f"dropped the connection to {peer.name}: undecodable data ({exc})")
+                break
+            calls = []
+            for item in items:
+                if item[0] in (wire.CALL, wire.SYNC):
+                    calls.append(item)
+                else:
+                    self._dispatch(peer, item)
+            if calls:
+                # Leader/follower: another thread reads on while this one runs the
+                # call and replies, so a call costs no thread hand-off here.
+                self.pool.submit(self._read, peer)
+                from . import rpc
+                for item in calls[1:]:
+                    self.pool.submit(rpc._serve, self, peer, item)
+                rpc._serve(self, peer, calls[0])
+                return
+        self._lost(peer)
+
+    def _dispatch(self, peer: _Peer, item: tuple) -> None:
+        op = item[0]
+        if op == wire.SEND:
+            proc = _table.procs.get(item[1])
+            if proc is not None:
+                proc.deliver(item[2])
+        elif op == wire.REG_SEND:
+            proc = _table.names.get(item[1])
+            if proc is not None:
+                proc.deliver(item[2])
+        elif op == wire.REPLY:
+            self.reply(item[1], item[3], item[4])
+        elif op == wire.IO:
+            console.emit(item[2], item[4], item[3])
+        elif op == wire.NODES:
+            for name in item[1]:
+                if name != self.name and name not in self.peers:
+                    self.pool.submit(self.connect, name)
+        elif op == wire.SPAWN:
+            _, ref, caller, fun, args = item
+            pid = spawn(fun, *args, group_leader=caller)
+            peer.channel.send(wire.encode((wire.REPLY, ref, caller, True, pid)))
+        elif op == wire.MONITOR:
+            add_watcher(item[1], item[2], item[3])
+        elif op == wire.DEMONITOR:
+            with _table.lock:
+                for proc in _table.procs.values():
+                    proc.watchers.pop(item[1], None)
+        elif op == wire.DOWN:
+            _, ref, watcher, target, reason = item
+            if peer.monitors.pop(ref, None) is not None:
+                _table.down(watcher, ref, target, reason)
+        elif op == wire.PING:
+            peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, "pong")))
+        elif op == wire.STOP:
+            threading.Thread(target=_stop_and_exit, daemon=True).start()
+
+    def _lost(self, peer: _Peer) -> None:
+        with self.changed:
+            if peer.lost:
+                return
+            peer.lost = True
+            if self.peers.get(peer.name) is peer:
+                del self.peers[peer.name]
+            self.changed.notify_all()
+            watchers = self.node_monitors.pop(peer.name, [])
+            calls = [ref for ref, (_, node) in self.pending.items() if node == peer.name]
+        peer.channel.close()
+        for pid in watchers:
+            proc = _table.lookup(pid)
+            if proc is not None:
+                proc.deliver(("nodedown", peer.name))
+        for ref, (watcher, target) in list(peer.monitors.items()):
+            _table.down(watcher, ref, target, "noconnection")
+        for ref in calls:
+            self.reply(ref, False, BadRpc("nodedown", peer.name,
+                                          f"the connection to {peer.name} was lost"))
+        with _table.lock:                 # its processes no longer watch ours
+            for proc in _table.procs.values():
+                for ref in [r for r, w in proc.watchers.items() if w.node == peer.name]:
+                    del proc.watchers[ref]
+
+    def _tick_loop(self) -> None:
+        while not self.stopped.wait(self.heartbeat / 4):
+            now = time.monotonic()
+            for peer in list(self.peers.values()):
+                if now - peer.last_recv > self.heartbeat:
+                    self.log(f"node {peer.name} is not responding (silent for "
+                             f"{self.heartbeat:g} s): connection removed")
+                    peer.channel.shutdown()
+                else:
+                    peer.channel.tick()
+
+    # ------------------------------------------------------------ sending
+    def send_item(self, node: str, item: tuple) -> bool:
+        data = wire.encode(item)              # a TypeError reaches the sender
+        peer = self.connect(node)
+        if peer is None:
+            return False
+        peer.channel.send(data)
+        return True
+
+    def send_to_pid(self, pid: Pid, msg) -> None:
+        self.send_item(pid.node, (wire.SEND, pid.num, msg))
+
+    def send_to_name(self, name: str, node: str, msg) -> None:
+        self.send_item(node, (wire.REG_SEND, name, msg))
+
+    def send_io(self, leader: Pid, stream: int, text: str) -> None:
+        peer = self.peers.get(leader.node)
+        if peer is None:
+            console.emit(stream, text, None)
+        else:
+            peer.channel.send(wire.encode((wire.IO, leader, stream, None, text)))
+
+    def send_down(self, watcher: Pid, ref: Ref, target, reason) -> None:
+        peer = self.peers.get(watcher.node)
+        if peer is None:
+            return
+        try:
+            data = wire.encode((wire.DOWN, ref, watcher, target, reason))
+        except TypeError:
+            data = wire.encode((wire.DOWN, ref, watcher, target, repr(reason)))
+        peer.channel.send(data)
+
+    def monitor_remote(self, ref: Ref, watcher: Pid, target) -> None:
+        node = target.node if isinstance(target, Pid) else target[1]
+        peer = self.connect(node)
+        if peer is None:
+            _table.down(watcher, ref, target, "noconnection")
+            return
+        peer.monitors[ref] = (watcher, target)
+        peer.channel.send(wire.encode((wire.MONITOR, ref, watcher, target)))
+        if peer.lost and peer.monitors.pop(ref, None) is not None:
+            _table.down(watcher, ref, target, "noconnection")
+
+    def demonitor(self, ref: Ref) -> None:
+        for peer in list(self.peers.values()):
+            if peer.monitors.pop(ref, None) is not None:
+                peer.channel.send(wire.encode((wire.DEMONITOR, ref)))
+
+    # ------------------------------------------------------------ request / reply
+    def request(self, node: str, make_item: Callable[[Ref, Pid], tuple],
+                timeout: float | None) -> object:
+        """Send a request to ``node`` and wait for its REPLY; raise BadRpc on failure."""
+        proc = _table.current()
+        ref = _table.make_ref()
+        data = wire.encode(make_item(ref, proc.pid))
+        peer = self.connect(node)
+        if peer is None:
+            raise BadRpc("nodedown", node, f"cannot reach {node}: is it running? "
+                         f"`python -m pydist names` lists the nodes on this host")
+        with self.lock:
+            self.pending[ref] = (proc, node)
+        console.dirty = True
+        try:
+            peer.channel.send(data)
+            if peer.lost:
+                raise BadRpc("nodedown", node, f"the connection to {node} was lost")
+            ok, value = _wait_reply(proc, ref, timeout, node)
+        finally:
+            with self.lock:
+                self.pending.pop(ref, None)
+            proc.replies.pop(ref, None)
+        if not ok:
+            raise value
+        return value
+
+    def reply(self, ref: Ref, ok: bool, value) -> None:
+        entry = self.pending.get(ref)
+        if entry is None:
+            return                                    # too late: the caller gave up
+        proc = entry[0]
+        with proc.cond:
+            proc.replies[ref] = (ok, value)
+            proc.cond.notify()
+
+    def settle(self) -> None:
+        """Let the processes here and on every connected node finish what they do."""
+        _table.quiet(1.0)
+        for _ in range(2):
+            for node in list(self.peers):
+                try:
+                    self.request(node, lambda ref, caller: (wire.SYNC, ref, caller), 2.0)
+                except BadRpc:
+                    pass
+            _table.quiet(0.5)
+
+
+def _wait_reply(proc, ref: Ref, timeout: float | None, node: str) -> tuple:
+    main = threading.current_thread() is threading.main_thread()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with proc.cond:
+        while True:
+            if main and console.pending:
+                console.drain()
+            answer = proc.replies.pop(ref, None)
+            if answer is not None:
+                return answer
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False, BadRpc("timeout", node, f"no answer from {node} "
+                                     f"within {timeout} s")
+            proc.cond.wait(remaining)
+
+
+def _peer_address(conn) -> str:
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        host, port = sock.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "an unknown address"
+    finally:
+        sock.detach()
+
+
+def _shutdown_socket(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _stop_and_exit() -> None:
+    Node.stop()
+    os._exit(0)
+
+
+# ---------------------------------------------------------------- Node.*
+
+def _dist(what: str) -> _Dist:
+    return _table.dist_required(what)
+
+
+def _node_arg(node, what: str) -> str:
+    if not isinstance(node, str):
+        raise TypeError(f"{what} takes a node name like 'b@{_names.short_host()}', not {node!r}")
+    if "@" not in node:
+        raise ValueError(f"{what}({node!r}): a node name has the form name@host, "
+                         f"e.g. '{node}@{_names.short_host()}'")
+    return _names.parse(node).full
+
+
+class Node:
+    """Elixir's ``Node`` module: start this process as a node, reach the others."""
+
+    @staticmethod
+    def start(name: str, cookie: str | None = None, *, heartbeat: float | None = None,
+              long: bool | None = None) -> str:
+        """Make this Python process a node; returns its full name.
+
+        Elixir: ``iex --sname gus`` (``Node.start("gus")``) or ``iex --name
+        gus@127.0.0.1`` (``Node.start("gus@127.0.0.1")``). ``heartbeat`` is how many
+        seconds of silence make a connected node count as down (default 5 s, or
+        ``PYDIST_HEARTBEAT``).
+
+            >>> Node.start("gus")
+            'gus@vm'
+        """
+        node = _names.parse(name, long=long)
+        if _table.dist is not None:
+            raise PydistError(f"this process is already the node {_table.dist.name}; "
+                              f"Node.stop() first to start it under another name")
+        beat = _env_float("PYDIST_HEARTBEAT", HEARTBEAT) if heartbeat is None else heartbeat
+        if not isinstance(beat, (int, float)) or beat <= 0:
+            raise ValueError(f"heartbeat is a number of seconds > 0, not {beat!r}")
+        dist = _Dist(node, _cookie(cookie), float(beat))
+        dist.start()
+        console.install()
+        console.settle = dist.settle
+        _table.dist = dist
+        return dist.name
+
+    @staticmethod
+    def stop() -> bool:
+        """Stop being a node: close every connection, free the name and the port."""
+        dist = _table.dist
+        if dist is None:
+            return False
+        try:
+            dist.stop()
+        finally:
+            _table.dist = None
+            console.forward = None
+        return True
+
+    @staticmethod
+    def self() -> str:
+        """Elixir: ``Node.self()``. ``"gus@vm"``, or ``"nonode@nohost"`` if not a node."""
+        return _table.node_name()
+
+    @staticmethod
+    def alive() -> bool:
+        """Elixir: ``Node.alive?()``. Whether this process is a node."""
+        return _table.dist is not None
+
+    @staticmethod
+    def get_cookie() -> str:
+        """Elixir: ``Node.get_cookie()``."""
+        return _dist("Node.get_cookie").cookie.decode(errors="replace")
+
+    @staticmethod
+    def list() -> list[str]:
+        """Elixir: ``Node.list()``. The connected nodes, this one excluded."""
+        dist = _table.dist
+        return [] if dist is None else list(dist.peers)
+
+    @staticmethod
+    def ping(node: str) -> str:
+        """Elixir: ``Node.ping(:"b@vm")``. ``"pong"`` if it answers (and now we are
+        connected), ``"pang"`` if not. Never hangs: a missing node is a prompt pang."""
+        node = _node_arg(node, "Node.ping")
+        dist = _table.dist
+        if dist is None:
+            return "pang"
+        if node == dist.name:
+            return "pong"
+        if node not in dist.peers:
+            return "pong" if dist.connect(node) is not None else "pang"
+        try:
+            return dist.request(node, lambda ref, caller: (wire.PING, ref, caller),
+                                CONNECT_TIMEOUT)
+        except BadRpc:
+            return "pang"
+
+    @staticmethod
+    def connect(node: str) -> bool:
+        """Elixir: ``Node.connect(:"b@vm")``. ``True`` once connected (to ``node`` and,
+        soon after, to every node it knows: the mesh), ``False`` if it cannot be reached."""
+        node = _node_arg(node, "Node.connect")
+        dist = _dist("Node.connect")
+        return node == dist.name or dist.connect(node) is not None
+
+    @staticmethod
+    def disconnect(node: str) -> bool:
+        """Elixir: ``Node.disconnect(:"b@vm")``. Drops the connection."""
+        node = _node_arg(node, "Node.disconnect")
+        peer = _dist("Node.disconnect").peers.get(node)
+        if peer is None:
+            return False
+        peer.channel.shutdown()
+        with _table.dist.changed:
+            _table.dist.changed.wait_for(lambda: peer.lost, timeout=1.0)
+        return True
+
+    @staticmethod
+    def monitor(node: str, flag: bool = True) -> bool:
+        """Elixir: ``Node.monitor(:"b@vm", true)``. The caller later gets
+        ``("nodedown", node)`` once, when the connection to ``node`` is lost."""
+        node = _node_arg(node, "Node.monitor")
+        dist = _dist("Node.monitor")
+        me = _table.current()
+        with dist.lock:
+            watchers = dist.node_monitors.setdefault(node, [])
+            if not flag:
+                if me.pid in watchers:
+                    watchers.remove(me.pid)
+                return True
+        if dist.connect(node) is None:
+            with dist.lock:
+                if node in dist.node_monitors:
+                    dist.node_monitors[node] = [p for p in dist.node_monitors[node]
+                                                if p != me.pid]
+            me.deliver(("nodedown", node))
+            return True
+        with dist.lock:
+            dist.node_monitors.setdefault(node, []).append(me.pid)
+        if node not in dist.peers:
+            me.deliver(("nodedown", node))
+        return True
+
+    @staticmethod
+    def spawn(node: str, fun: Callable, *args) -> Pid:
+        """Elixir: ``Node.spawn(node, fn -> ... end)``. Starts ``fun(*args)`` as a
+        process on ``node`` and returns its pid. ``fun`` may be defined in a notebook:
+        it travels by value. What it prints appears here, as in Erlang."""
+        node = _node_arg(node, "Node.spawn")
+        if not callable(fun):
+            raise TypeError(f"Node.spawn takes a node, a function and its arguments; "
+                            f"{fun!r} is not callable")
+        dist = _dist("Node.spawn")
+        if node == dist.name:
+            return spawn(fun, *args)
+        return dist.request(node, lambda ref, caller: (wire.SPAWN, ref, caller, fun, args),
+                            CONNECT_TIMEOUT * 2)

@@ -1,0 +1,507 @@
+"""Processes: pids, mailboxes, the registry, monitors; spawn/send/receive.
+
+A pydist process is a Python thread with a mailbox, as close to an Erlang process
+as threads allow. The thread running a notebook or the prompt is a process too:
+``self()`` gives it a pid the first time it asks, like the iex shell.
+
+Erlang's receive loops are tail-recursive; Python has no tail calls, so the
+same loop is written ``while True: msg = receive(); ...``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from typing import Any, Callable
+
+from . import _names
+from ._console import console
+from ._errors import PydistError
+
+__all__ = ["Pid", "Ref", "Process", "spawn", "self", "send", "receive", "flush",
+           "pid_to_list"]
+
+FIRST_PID = 100                 # small numbers read like Erlang's <0.112.0>
+
+
+# ---------------------------------------------------------------- pids and refs
+
+class _Ident:
+    """A pid or a reference: a number on a node. ``_node is None`` means this node."""
+
+    __slots__ = ("_node", "num")
+
+    def __init__(self, node: str | None, num: int):
+        self._node, self.num = node, num
+
+    @property
+    def node(self) -> str:
+        """The node this pid lives on (Elixir: ``node(pid)``)."""
+        return self._node or _table.node_name()
+
+    def is_local(self) -> bool:
+        return self._node is None
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.num == self.num and other.node == self.node
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.num))
+
+    def __reduce__(self):
+        return (_rebuild, (type(self).__name__, self.node, self.num))
+
+
+def _rebuild(kind: str, node: str, num: int):
+    cls = Pid if kind == "Pid" else Ref
+    return cls(None if node == _table.node_name() else node, num)
+
+
+class Pid(_Ident):
+    """A process identifier. ``repr`` is Elixir's ``#PID<0.112.0>``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"#PID{pid_to_list(self)}"
+
+
+class Ref(_Ident):
+    """A unique reference (Elixir: ``make_ref()``), e.g. from ``Process.monitor``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        index = 0 if self._node is None else _table.node_index(self._node)
+        return f"#Reference<{index}.{self.num}>"
+
+
+def pid_to_list(pid: Pid) -> str:
+    """Elixir: ``:erlang.pid_to_list(pid)``. ``"<0.112.0>"`` for a local pid; a pid
+    of another node starts with the number this node gives that node: ``"<19214.112.0>"``.
+    """
+    if not isinstance(pid, Pid):
+        raise TypeError(f"pid_to_list takes a pid (from self() or spawn()), not {pid!r}")
+    index = 0 if pid._node is None else _table.node_index(pid._node)
+    return f"<{index}.{pid.num}.0>"
+
+
+# ---------------------------------------------------------------- the process table
+
+class _Proc:
+    __slots__ = ("pid", "name", "mailbox", "cond", "idle", "alive", "thread",
+                 "watchers", "group_leader", "replies", "spawned")
+
+    def __init__(self, pid: Pid, group_leader: Pid | None, spawned: bool):
+        self.pid = pid
+        self.name: str | None = None
+        self.mailbox: deque = deque()
+        self.cond = threading.Condition(threading.Lock())
+        self.idle = False              # blocked in receive with nothing to do
+        self.alive = True
+        self.thread: threading.Thread | None = None
+        self.watchers: dict[Ref, Pid] = {}     # monitors on this process
+        self.group_leader = group_leader       # where its output goes (None: this node)
+        self.replies: dict[Ref, tuple] = {}    # rpc answers waiting to be picked up
+        self.spawned = spawned
+
+    def deliver(self, msg) -> None:
+        with self.cond:
+            self.mailbox.append(msg)
+            self.idle = False
+            self.cond.notify()
+
+
+class _Table:
+    """Every local process, the registry and the node monitors: one object, one lock."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.procs: dict[int, _Proc] = {}
+        self.names: dict[str, _Proc] = {}
+        self.counter = itertools.count(FIRST_PID)
+        self.refs = itertools.count(1)
+        self.local = threading.local()
+        self.dist = None                 # the running distribution (_node.Dist) or None
+        self.node_indexes: dict[str, int] = {}
+        self.idle_changed = threading.Condition(threading.Lock())
+        self.main_proc: _Proc | None = None     # the notebook's or prompt's process
+
+    def dist_required(self, what: str):
+        if self.dist is None:
+            raise PydistError(f"{what}: this process is not a node yet; "
+                              f"call Node.start('name') first")
+        return self.dist
+
+    def node_name(self) -> str:
+        dist = self.dist
+        return dist.name if dist is not None else _names.NO_NODE
+
+    def node_index(self, node: str) -> int:
+        """The number that stands for another node in pids, e.g. 19214 in <19214.112.0>.
+        Taken from the node's name so it reads the same in every run; unique here."""
+        with self.lock:
+            index = self.node_indexes.get(node)
+            if index is None:
+                index = 10000 + sum(ord(c) * 131 ** i for i, c in
+                                    enumerate(node.split("@")[0])) % 80000
+                while index in self.node_indexes.values():
+                    index += 1
+                self.node_indexes[node] = index
+            return index
+
+    def new_proc(self, group_leader: Pid | None, spawned: bool) -> _Proc:
+        proc = _Proc(Pid(None, next(self.counter)), group_leader, spawned)
+        with self.lock:
+            self.procs[proc.pid.num] = proc
+        return proc
+
+    def current(self) -> _Proc:
+        proc = getattr(self.local, "proc", None)
+        if proc is None:             # a thread that pydist did not start: adopt it
+            console.install()
+            proc = self.local.proc = self.new_proc(None, spawned=False)
+            if threading.current_thread() is threading.main_thread():
+                self.main_proc = proc
+        return proc
+
+    def make_ref(self) -> Ref:
+        return Ref(None, next(self.refs))
+
+    def lookup(self, pid: Pid) -> _Proc | None:
+        proc = self.procs.get(pid.num)
+        return proc if proc is not None and proc.alive else None
+
+    def exit(self, proc: _Proc, reason) -> None:
+        with self.lock:
+            proc.alive = False
+            self.procs.pop(proc.pid.num, None)
+            if proc.name is not None and self.names.get(proc.name) is proc:
+                del self.names[proc.name]
+            watchers, proc.watchers = proc.watchers, {}
+        for ref, watcher in watchers.items():
+            self.down(watcher, ref, proc.pid, reason)
+        self.note_idle()
+
+    def down(self, watcher: Pid, ref: Ref, target, reason) -> None:
+        """Tell ``watcher`` (local or remote) that a monitored ``target`` is gone."""
+        if watcher.is_local():
+            proc = self.lookup(watcher)
+            if proc is not None:
+                proc.deliver(("DOWN", ref, "process", target, reason))
+        elif self.dist is not None:
+            self.dist.send_down(watcher, ref, target, reason)
+
+    def note_idle(self) -> None:
+        with self.idle_changed:
+            self.idle_changed.notify_all()
+
+    def quiet(self, timeout: float) -> bool:
+        """Wait until every spawned process waits in receive (or is gone)."""
+        deadline = time.monotonic() + timeout
+        with self.idle_changed:
+            while True:
+                busy = [p for p in list(self.procs.values())
+                        if p.spawned and p.alive and not p.idle]
+                remaining = deadline - time.monotonic()
+                if not busy:
+                    return True
+                if remaining <= 0:
+                    return False
+                self.idle_changed.wait(min(remaining, 0.01))
+
+
+_table = _Table()
+console.remote_leader = lambda: _remote_writer()
+console.wake = lambda: _wake_main()
+
+
+def _wake_main() -> None:
+    proc = _table.main_proc
+    if proc is not None:
+        with proc.cond:
+            proc.cond.notify()
+
+
+def _remote_writer():
+    proc = getattr(_table.local, "proc", None)
+    leader = proc.group_leader if proc is not None else None
+    if leader is None or leader.is_local() or _table.dist is None:
+        return None
+    dist = _table.dist
+    return lambda stream, text: dist.send_io(leader, stream, text)
+
+
+# ---------------------------------------------------------------- spawn / send / receive
+
+def spawn(fun: Callable, *args, group_leader: Pid | None = None) -> Pid:
+    """Elixir: ``spawn(fn -> ... end)`` / ``spawn(Mod, :fun, [args])``.
+
+    Starts ``fun(*args)`` as a new process and returns its pid at once. If ``fun``
+    raises, the process dies alone: the error is printed and its monitors get
+    ``("DOWN", ref, "process", pid, exception)``.
+
+        >>> pid = spawn(print, "hello")
+    """
+    if not callable(fun):
+        raise TypeError(f"spawn takes a function and its arguments, e.g. "
+                        f"spawn(handle_stock, []); {fun!r} is not callable")
+    parent = getattr(_table.local, "proc", None)
+    if group_leader is None and parent is not None:
+        group_leader = parent.group_leader       # inherited, as in Erlang
+    console.install()
+    proc = _table.new_proc(group_leader, spawned=True)
+    thread = threading.Thread(target=_run, args=(proc, fun, args), daemon=True,
+                              name=f"pydist-{pid_to_list(proc.pid)}")
+    proc.thread = thread
+    thread.start()
+    return proc.pid
+
+
+def _run(proc: _Proc, fun: Callable, args: tuple) -> None:
+    _table.local.proc = proc
+    reason: Any = "normal"
+    try:
+        fun(*args)
+    except SystemExit:
+        pass
+    except BaseException as exc:                 # a process dies alone
+        reason = exc
+        where = f"on node {_table.node_name()} " if _table.dist is not None else ""
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
+        print(f"Process {proc.pid!r} {where}raised an exception\n{text}",
+              end="", file=sys.stderr)
+    finally:
+        _table.exit(proc, reason)
+
+
+def self() -> Pid:
+    """Elixir: ``self()``. The pid of the calling process (the notebook has one too)."""
+    return _table.current().pid
+
+
+def send(dest, msg):
+    """Elixir: ``send(dest, msg)``; returns ``msg``.
+
+    ``dest`` is a pid (local or remote), a name registered on this node, or a
+    ``(name, node)`` pair for a name registered on another node. Sending to a dead
+    pid or to a name another node does not know is silently dropped, as in Erlang;
+    sending to a name nobody registered *here* raises ``ValueError``.
+    """
+    if isinstance(dest, Pid):
+        if dest.is_local():
+            proc = _table.procs.get(dest.num)
+            if proc is not None:
+                proc.deliver(msg)
+        elif _table.dist is not None:
+            console.dirty = True
+            _table.dist.send_to_pid(dest, msg)
+    elif isinstance(dest, str):
+        _local_name(dest, msg).deliver(msg)
+    elif isinstance(dest, tuple) and len(dest) == 2 and all(isinstance(x, str) for x in dest):
+        name, node = dest
+        if node == _table.node_name():
+            _local_name(name, msg).deliver(msg)
+        elif _table.dist is not None:
+            console.dirty = True
+            _table.dist.send_to_name(name, node, msg)
+    else:
+        raise TypeError(f"send: cannot send to {dest!r}; send to a pid, a registered name "
+                        f"like 'product_stock', or ('name', 'node@host')")
+    return msg
+
+
+def _local_name(name: str, msg) -> _Proc:
+    proc = _table.names.get(name)
+    if proc is None or not proc.alive:
+        raise ValueError(f"send({name!r}, {msg!r}): no process is registered as {name!r} "
+                         f"on this node (Process.registered() lists them); for a name on "
+                         f"another node send to ({name!r}, 'node@host')")
+    return proc
+
+
+def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = None):
+    """Elixir: ``receive do ... after ms -> ... end``.
+
+    Returns the next message, or with ``match`` the first one for which
+    ``match(msg)`` is true (the others stay queued, in order). Waits forever when
+    ``timeout`` is None, else raises ``TimeoutError`` after ``timeout`` seconds.
+
+        >>> msg = receive(timeout=0.5)
+        >>> reply = receive(match=lambda m: m[0] == "print")
+    """
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ValueError(f"receive: timeout is seconds (a number >= 0) or None, not {timeout!r}")
+    if match is not None and not callable(match):
+        raise TypeError(f"receive: match must be a function msg -> bool, not {match!r}")
+    proc = _table.current()
+    main = threading.current_thread() is threading.main_thread()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    box, scanned = proc.mailbox, 0
+    with proc.cond:
+        while True:
+            if main and console.pending:
+                console.drain()
+            if match is None:
+                if box:
+                    return box.popleft()
+            else:
+                for i in range(scanned, len(box)):
+                    if match(box[i]):
+                        msg = box[i]
+                        del box[i]
+                        return msg
+                scanned = len(box)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                what = "no message" if match is None else "no matching message"
+                raise TimeoutError(f"receive: {what} arrived within {timeout} s")
+            if proc.spawned:
+                proc.idle = True
+                _table.note_idle()
+            proc.cond.wait(remaining)
+
+
+def flush() -> None:
+    """Elixir (iex): ``flush()``. Prints every message in the mailbox and empties it."""
+    proc = _table.current()
+    with proc.cond:
+        messages = list(proc.mailbox)
+        proc.mailbox.clear()
+    console.drain()
+    for msg in messages:
+        print(repr(msg))
+
+
+# ---------------------------------------------------------------- Process.*
+
+class Process:
+    """Elixir's ``Process`` module: the registry, mailbox inspection and monitors."""
+
+    @staticmethod
+    def register(pid: Pid, name: str) -> bool:
+        """Elixir: ``Process.register(pid, :name)``. Returns ``True``."""
+        if not isinstance(pid, Pid):
+            raise TypeError(f"Process.register takes a pid and a name, not {pid!r}")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Process.register: the name must be a non-empty string, "
+                            f"not {name!r} (Elixir atoms are strings here)")
+        if not pid.is_local():
+            raise ValueError(f"Process.register: {pid!r} lives on {pid.node}; "
+                             f"only local processes can be registered here")
+        with _table.lock:
+            proc = _table.lookup(pid)
+            if proc is None:
+                raise ValueError(f"Process.register: {pid!r} is not alive")
+            holder = _table.names.get(name)
+            if holder is not None and holder.alive:
+                raise ValueError(f"Process.register: the name {name!r} is already taken "
+                                 f"by {holder.pid!r}; Process.unregister({name!r}) first")
+            if proc.name is not None:
+                raise ValueError(f"Process.register: {pid!r} is already registered as "
+                                 f"{proc.name!r}")
+            proc.name = name
+            _table.names[name] = proc
+        return True
+
+    @staticmethod
+    def unregister(name: str) -> bool:
+        """Elixir: ``Process.unregister(:name)``."""
+        with _table.lock:
+            proc = _table.names.pop(name, None)
+            if proc is None:
+                raise ValueError(f"Process.unregister: no process is registered as {name!r}")
+            proc.name = None
+        return True
+
+    @staticmethod
+    def whereis(name: str) -> Pid | None:
+        """Elixir: ``Process.whereis(:name)``; ``None`` when nobody has that name."""
+        proc = _table.names.get(name)
+        return proc.pid if proc is not None and proc.alive else None
+
+    @staticmethod
+    def registered() -> list[str]:
+        """Elixir: ``Process.registered()``: the names registered on this node."""
+        return sorted(name for name, proc in list(_table.names.items()) if proc.alive)
+
+    @staticmethod
+    def alive(pid: Pid) -> bool:
+        """Elixir: ``Process.alive?(pid)`` (local pids only)."""
+        return _table.lookup(_local_pid(pid, "alive")) is not None
+
+    @staticmethod
+    def info(pid: Pid, item: str | None = None):
+        """Elixir: ``Process.info(pid, :messages)`` -> ``("messages", [...])``.
+
+        ``item`` is ``"messages"``, ``"message_queue_len"`` or ``"registered_name"``;
+        without it, a dict of all three. ``None`` if the process is dead.
+        """
+        proc = _table.lookup(_local_pid(pid, "info"))
+        if proc is None:
+            return None
+        with proc.cond:
+            facts = {"messages": list(proc.mailbox), "message_queue_len": len(proc.mailbox),
+                     "registered_name": proc.name}
+        if item is None:
+            return facts
+        if item not in facts:
+            raise ValueError(f"Process.info: unknown item {item!r}; use one of {list(facts)}")
+        return (item, facts[item])
+
+    @staticmethod
+    def monitor(target) -> Ref:
+        """Elixir: ``Process.monitor(pid)``. Returns a ref; the caller later gets
+        ``("DOWN", ref, "process", target, reason)``: reason ``"normal"``, the
+        exception that killed it, ``"noproc"`` (it was not alive) or
+        ``"noconnection"`` (its node was lost). ``target`` may also be a local name
+        or a ``(name, node)`` pair."""
+        watcher = self()
+        ref = _table.make_ref()
+        if isinstance(target, str):
+            proc = _table.names.get(target)
+            target = proc.pid if proc is not None else (target, _table.node_name())
+        if isinstance(target, tuple) and len(target) == 2 and target[1] != _table.node_name():
+            _table.dist_required("Process.monitor").monitor_remote(ref, watcher, target)
+        elif isinstance(target, Pid) and not target.is_local():
+            _table.dist_required("Process.monitor").monitor_remote(ref, watcher, target)
+        elif isinstance(target, (Pid, tuple)):
+            add_watcher(ref, watcher, target)
+        else:
+            raise TypeError(f"Process.monitor takes a pid, a name or (name, node), "
+                            f"not {target!r}")
+        return ref
+
+    @staticmethod
+    def demonitor(ref: Ref) -> bool:
+        """Elixir: ``Process.demonitor(ref)``."""
+        with _table.lock:
+            for proc in _table.procs.values():
+                proc.watchers.pop(ref, None)
+        if _table.dist is not None:
+            _table.dist.demonitor(ref)
+        return True
+
+
+def add_watcher(ref: Ref, watcher: Pid, target) -> None:
+    """Monitor a local ``target`` (pid or (name, this node)) for ``watcher``."""
+    with _table.lock:
+        proc = (_table.lookup(target) if isinstance(target, Pid)
+                else _table.names.get(target[0]))
+        if proc is not None and proc.alive:
+            proc.watchers[ref] = watcher
+            return
+    _table.down(watcher, ref, target, "noproc")
+
+
+def _local_pid(pid, what: str) -> Pid:
+    if not isinstance(pid, Pid):
+        raise TypeError(f"Process.{what} takes a pid, not {pid!r}")
+    if not pid.is_local():
+        raise ValueError(f"Process.{what}: {pid!r} lives on {pid.node}; ask that node, "
+                         f"e.g. rpc.call({pid.node!r}, ...)")
+    return pid

@@ -1,0 +1,242 @@
+"""The wire: how two nodes authenticate, frame and encode what they send.
+
+Built on ``multiprocess.connection``: its ``Listener`` accepts, its ``Connection``
+frames bytes (4-byte big-endian length, then the payload) and its HMAC challenge
+(``deliver_challenge``/``answer_challenge``) proves both sides hold the cookie.
+
+A connection goes through three steps:
+
+1. ``HELLO from to``: the connecting node names itself and the node it wants.
+   Plain ASCII, at most ``MAX_HELLO`` bytes, checked against the node-name rules.
+   This is all that is read before authentication, and it is never unpickled.
+2. The cookie challenge, both ways.
+3. The acceptor answers ``OK``, or ``DUP`` when the two nodes connected to each
+   other at the same moment (the connection from the smaller name wins), or
+   ``NAK <why>``.
+
+After that, every frame carries one or more *items*: 1 byte tag, 4 byte length,
+payload. Tag ``P`` is a C pickle (fast, for plain data and importable code); tag ``D``
+is a dill pickle, used only for what C pickle cannot carry by value (lambdas,
+closures, functions and classes defined in ``__main__``, e.g. a notebook). An empty
+frame is a heartbeat tick.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import struct
+import threading
+from collections import deque
+
+from multiprocess.connection import (AuthenticationError, Connection,
+                                     answer_challenge, deliver_challenge)
+
+from . import _names
+
+__all__ = ["encode", "decode_frame", "Channel", "client_handshake", "server_handshake",
+           "AuthenticationError"]
+
+# ---- handshake
+MAGIC = b"PYDIST1"
+MAX_HELLO = 512
+OK, DUP, NAK = b"OK", b"DUP", b"NAK"
+HANDSHAKE_TIMEOUT = 3.0       # a peer that stalls mid-handshake is dropped after this
+
+# ---- items after the handshake: (OP, ...) tuples
+SEND = 1        # (SEND, pid_number, msg)          to a pid of the receiving node
+REG_SEND = 2    # (REG_SEND, name, msg)            to a name registered there
+NODES = 3       # (NODES, [node, ...])             mesh: the nodes I am connected to
+CALL = 4        # (CALL, ref, caller, mod, fun, args, reply?)   rpc.call / rpc.cast
+SPAWN = 5       # (SPAWN, ref, caller, fun, args)  Node.spawn; replied with the pid
+REPLY = 6       # (REPLY, ref, caller, ok, value)
+IO = 7          # (IO, group_leader, stream, label, text)   what a remote process printed
+MONITOR = 8     # (MONITOR, ref, watcher, target)  Process.monitor of a pid there
+DEMONITOR = 9   # (DEMONITOR, ref)
+DOWN = 10       # (DOWN, ref, watcher, target, reason)
+SYNC = 11       # (SYNC, ref, caller)              "reply once your processes are idle"
+STOP = 12       # (STOP,)                          peer.stop(): stop this node
+PING = 13       # (PING, ref, caller)              Node.ping on a live connection
+
+TAG_PICKLE, TAG_DILL = 0x50, 0x44     # b"P", b"D"
+_ITEM = struct.Struct("!BI")
+MAX_FRAME = 256 * 1024 * 1024          # larger lengths are garbage: close the connection
+
+
+# ---------------------------------------------------------------- encoding
+
+def encode(obj) -> bytes:
+    """One item: C pickle when it carries everything by value, else dill."""
+    try:
+        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        # C pickle stores functions and classes by reference; one from __main__
+        # (a notebook cell) would not be found on the other node, so use dill.
+        if b"__main__" not in data:
+            return _ITEM.pack(TAG_PICKLE, len(data)) + data
+    except Exception:
+        pass
+    import dill                        # imported on first need: it costs ~60 ms
+    try:
+        data = dill.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL, recurse=True)
+    except Exception as exc:
+        raise TypeError(f"cannot send {type(obj).__name__} to another node: {exc}") from None
+    return _ITEM.pack(TAG_DILL, len(data)) + data
+
+
+def decode_frame(frame: bytes) -> list:
+    """All items of one frame, in order."""
+    items, view, i, end = [], memoryview(frame), 0, len(frame)
+    while i < end:
+        tag, size = _ITEM.unpack_from(frame, i)
+        payload = view[i + 5:i + 5 + size]
+        i += 5 + size
+        if i > end:
+            raise ValueError("truncated item")
+        if tag == TAG_PICKLE:
+            items.append(pickle.loads(payload))
+        elif tag == TAG_DILL:
+            import dill
+            items.append(dill.loads(payload.tobytes()))
+        else:
+            raise ValueError(f"unknown item tag {tag}")
+    return items
+
+
+# ---------------------------------------------------------------- sockets
+
+def _tune(sock: socket.socket) -> None:
+    # Without TCP_NODELAY the handshake's small writes wait for delayed ACKs: 44 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _recv_timeout(conn: Connection, seconds: float) -> None:
+    """Bound every read of ``conn`` (0 = no bound). ``Connection`` reads with
+    ``os.read``, which a Python socket timeout cannot reach; SO_RCVTIMEO can."""
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        sec = int(seconds)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", sec, int((seconds - sec) * 1e6)))
+    finally:
+        sock.detach()
+
+
+def open_connection(address: tuple[str, int], timeout: float) -> Connection:
+    sock = socket.create_connection(address, timeout=timeout)
+    _tune(sock)
+    sock.settimeout(None)
+    return Connection(sock.detach())
+
+
+def accepted(conn: Connection) -> Connection:
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        _tune(sock)
+    finally:
+        sock.detach()
+    return conn
+
+
+def client_handshake(conn: Connection, me: str, target: str, cookie: bytes) -> bytes:
+    """Returns OK, DUP or NAK...; raises AuthenticationError if the cookies differ."""
+    _recv_timeout(conn, HANDSHAKE_TIMEOUT)
+    conn.send_bytes(b"%s %s %s" % (MAGIC, me.encode(), target.encode()))
+    answer_challenge(conn, cookie)
+    deliver_challenge(conn, cookie)
+    status = conn.recv_bytes(MAX_HELLO)
+    _recv_timeout(conn, 0)
+    return status
+
+
+def read_hello(conn: Connection) -> tuple[str, str]:
+    """Step 1 on the accepting side: who is calling, and whom do they want."""
+    _recv_timeout(conn, HANDSHAKE_TIMEOUT)
+    hello = conn.recv_bytes(MAX_HELLO)
+    words = hello.split(b" ")
+    if len(words) != 3 or words[0] != MAGIC:
+        raise ValueError("not a pydist node (garbage, or another protocol)")
+    try:
+        src, dst = (_names.parse(w.decode("ascii")).full for w in words[1:])
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("malformed node name in the greeting") from None
+    return src, dst
+
+
+def server_handshake(conn: Connection, cookie: bytes) -> None:
+    """Step 2 on the accepting side; raises AuthenticationError on a wrong cookie."""
+    deliver_challenge(conn, cookie)
+    answer_challenge(conn, cookie)
+    _recv_timeout(conn, 0)
+
+
+class Channel:
+    """One authenticated connection; many threads may send, one thread reads.
+
+    Sending combines writes: a sender that finds another one writing leaves its
+    item queued, and the writer sends everything queued in one frame before it
+    lets go. No writer thread, so an idle connection costs no hand-off.
+    """
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self._pending: deque[bytes] = deque()
+        self._write = threading.Lock()
+        self.broken = False
+
+    def send(self, item: bytes) -> None:
+        self._pending.append(item)
+        while self._pending and self._write.acquire(False):
+            try:
+                self._drain()
+            finally:
+                self._write.release()
+
+    def tick(self) -> None:
+        if self._write.acquire(False):
+            try:
+                if not self._pending:
+                    self._send_frame(b"")
+            finally:
+                self._write.release()
+
+    def _drain(self) -> None:
+        pending, batch, size = self._pending, [], 0
+        while pending and size < (1 << 20):
+            item = pending.popleft()
+            batch.append(item)
+            size += len(item)
+        self._send_frame(batch[0] if len(batch) == 1 else b"".join(batch))
+
+    def _send_frame(self, frame: bytes) -> None:
+        if self.broken:
+            self._pending.clear()
+            return
+        try:
+            self.conn.send_bytes(frame)
+        except OSError:               # the reader sees the end and reports nodedown
+            self.broken = True
+            self._pending.clear()
+            self.shutdown()
+
+    def recv(self) -> bytes:
+        return self.conn.recv_bytes(MAX_FRAME)
+
+    def shutdown(self) -> None:
+        """Wake a reader or writer blocked on this connection (close() alone does not)."""
+        try:
+            sock = socket.socket(fileno=self.conn.fileno())
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+
+    def close(self) -> None:
+        self.shutdown()
+        try:
+            self.conn.close()
+        except OSError:
+            pass

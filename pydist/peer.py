@@ -1,0 +1,177 @@
+"""peer: start another node in a new OS process (Erlang's ``:peer``).
+
+    server = peer.start("server")       # like `iex --sname server` in a second terminal
+    server.node                         # 'server@vm'
+    server.stop()                       # or: with peer.start("server") as server: ...
+
+The peer has this node's cookie, host and kind of name, working directory and
+import path (so it can import what this process can), and is connected before
+``start`` returns. What it prints appears here, labelled ``[server@vm]``.
+
+A peer never outlives its starter: it holds the reading end of a pipe whose
+writing end only the starter has. When the starter ends, even by ``kill -9``, the
+kernel closes that pipe and the peer exits.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+from . import _names
+from . import _transport as wire
+from ._console import STDOUT, console
+from ._errors import PydistError
+from ._process import _table
+
+__all__ = ["start", "Peer"]
+
+READY = "PYDIST-PEER-READY"
+START_TIMEOUT = 15.0           # generous: a cold start on a loaded CI machine
+STOP_TIMEOUT = 3.0
+
+
+class Peer:
+    """A node running in a child OS process. ``.node`` is its name."""
+
+    def __init__(self, node: str, process: subprocess.Popen, watch_fd: int):
+        self.node, self.process, self._watch_fd = node, process, watch_fd
+        self.os_pid = process.pid
+
+    def __repr__(self) -> str:
+        state = "running" if self.process.poll() is None else "stopped"
+        return f"<peer {self.node} ({state})>"
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the peer node and its OS process (idempotent)."""
+        dist = _table.dist
+        if dist is not None:
+            if self in dist.children:
+                dist.children.remove(self)
+            peer = dist.peers.get(self.node)
+            if peer is not None:
+                peer.channel.send(wire.encode((wire.STOP,)))
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+        if self._watch_fd >= 0:
+            os.close(self._watch_fd)
+            self._watch_fd = -1
+        if dist is not None:             # let our side see the connection go
+            with dist.changed:
+                dist.changed.wait_for(lambda: self.node not in dist.peers, timeout=1.0)
+
+    def __enter__(self) -> "Peer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
+    """Start node ``name`` in a new OS process, connected to this one; returns a ``Peer``.
+
+    Elixir: opening a second terminal with ``iex --sname server``. This process must
+    be a node already (``Node.start``).
+    """
+    dist = _table.dist_required("peer.start")
+    if not isinstance(name, str):
+        raise TypeError(f"peer.start takes a name like 'server', not {name!r}")
+    me = dist.node
+    target = _names.parse(name if "@" in name else f"{name}@{me.host}", long=me.long)
+    if target.host != me.host:
+        raise ValueError(f"peer.start({name!r}): a peer runs on this host, {me.host}; "
+                         f"give just the name, e.g. peer.start({target.name!r})")
+    read_end, write_end = os.pipe()              # the peer's lifeline
+    env = dict(os.environ, PYDIST_COOKIE=dist.cookie.decode(),
+               PYTHONPATH=os.pathsep.join(os.path.abspath(p or ".") for p in sys.path),
+               PYTHONUNBUFFERED="1", PYDIST_HEARTBEAT=str(dist.heartbeat))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pydist", "_peer", target.full, dist.name, str(read_end)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        pass_fds=(read_end,), env=env, cwd=os.getcwd())
+    os.close(read_end)
+    handle = Peer(target.full, process, write_end)
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_pump, args=(process, target.full, lines), daemon=True,
+                     name=f"pydist-output-{target.full}").start()
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is not None and line.strip() == READY:
+            break
+        if line is None or line is _EOF:
+            handle.stop(0.5)
+            why = "exited" if process.poll() is not None else f"did not answer in {timeout} s"
+            raise PydistError(f"peer {target.full} {why}; it printed:\n"
+                              + ("".join(seen) or "(nothing)\n"))
+        seen.append(line)
+    if not _wait_connected(dist, target.full):
+        handle.stop(0.5)
+        raise PydistError(f"peer {target.full} started but is not connected to {dist.name}")
+    dist.children.append(handle)
+    console.dirty = True
+    return handle
+
+
+_EOF = object()
+
+
+def _wait_connected(dist, node: str) -> bool:
+    with dist.changed:
+        return dist.changed.wait_for(lambda: node in dist.peers, timeout=2.0)
+
+
+def _pump(process: subprocess.Popen, node: str, lines: queue.SimpleQueue) -> None:
+    """Whatever the peer writes to its real stdout/stderr (before its node is up,
+    or from C code): given to ``start`` until READY, then printed here, labelled."""
+    ready = False
+    for raw in iter(process.stdout.readline, b""):
+        line = raw.decode(errors="replace")
+        if ready:
+            console.emit(STDOUT, line, node)
+        else:
+            lines.put(line)
+            ready = line.strip() == READY
+    process.stdout.close()
+    if not ready:
+        lines.put(_EOF)
+
+
+# ---------------------------------------------------------------- in the peer
+
+def _child_main(node: str, parent: str, watch_fd: int) -> None:
+    def lifeline() -> None:
+        while os.read(watch_fd, 1):
+            pass
+        os._exit(0)                  # the starter is gone: so are we
+    threading.Thread(target=lifeline, daemon=True, name="pydist-lifeline").start()
+    from ._node import Node
+    try:
+        Node.start(node, long=_names.parse(node).long)
+    except (PydistError, ValueError, OSError) as exc:
+        print(f"peer {node} could not start: {exc}", flush=True)
+        os._exit(1)
+    dist = _table.dist
+    if not Node.connect(parent):
+        print(f"peer {node} could not connect to {parent}", flush=True)
+        os._exit(1)
+
+    def forward(stream: int, text: str, label: str | None) -> bool:
+        peer = dist.peers.get(parent)
+        if peer is None:
+            return False
+        peer.channel.send(wire.encode((wire.IO, None, stream, label or node, text)))
+        return True
+    console.forward = forward
+    os.write(1, f"{READY}\n".encode())
+    threading.Event().wait()

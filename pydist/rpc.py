@@ -1,0 +1,173 @@
+"""rpc: run a function on another node (Erlang's ``:rpc``).
+
+    rpc.call("b@vm", "operator", "add", [1, 2])      # Elixir: :rpc.call(:b@vm, Kernel, :+, [1, 2])
+    rpc.call("b@vm", my_function, [42])              # a function from this notebook travels by value
+
+Failures raise ``BadRpc`` with a ``reason``: ``"nodedown"``, ``"timeout"``,
+``"undef"`` (no such module or function there) or ``"exception"`` (the function
+raised; the remote traceback is part of the message, marked as remote).
+
+The function runs in a fresh process on the other node whose group leader is the
+caller: what it prints comes back and appears here, before ``call`` returns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from typing import Any, Callable
+
+from . import _transport as wire
+from ._errors import BadRpc
+from ._process import _table
+
+__all__ = ["call", "cast", "multicall"]
+
+
+def _split(what: str, node, args: tuple) -> tuple:
+    """``(node, "mod", "fun", [args])`` or ``(node, fun, [args])`` -> (mod, fun, args)."""
+    if not isinstance(node, str) or "@" not in node:
+        raise TypeError(f"{what}: the first argument is a node name like 'b@vm', not {node!r}")
+    if args and isinstance(args[0], str):
+        if len(args) not in (2, 3) or not isinstance(args[1], str):
+            raise TypeError(f"{what}(node, 'module', 'function', [args]): got {args!r}")
+        mod, fun, fargs = args[0], args[1], (args[2] if len(args) == 3 else [])
+    elif args and callable(args[0]):
+        if len(args) not in (1, 2):
+            raise TypeError(f"{what}(node, function, [args]): got {args!r}")
+        mod, fun, fargs = None, args[0], (args[1] if len(args) == 2 else [])
+    else:
+        raise TypeError(f"{what}: give a module and function name, {what}(node, 'operator', "
+                        f"'add', [1, 2]), or a function, {what}(node, fun, [args])")
+    if not isinstance(fargs, (list, tuple)):
+        raise TypeError(f"{what}: the arguments are a list, e.g. [1, 2], not {fargs!r}")
+    return mod, fun, list(fargs)
+
+
+def _check_timeout(timeout) -> None:
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(f"timeout is seconds (a number > 0) or None, not {timeout!r}")
+
+
+def call(node: str, *args, timeout: float | None = None) -> Any:
+    """Elixir: ``:rpc.call(node, Mod, :fun, [args], timeout)``. Returns the result.
+
+    ``timeout=None`` waits as long as the node is up (Erlang's ``:infinity``); the
+    call fails at once with ``BadRpc("nodedown")`` if the node is lost meanwhile.
+    """
+    mod, fun, fargs = _split("rpc.call", node, args)
+    _check_timeout(timeout)
+    dist = _table.dist
+    if dist is None:
+        raise BadRpc("nodedown", node, "this process is not a node: call Node.start('name') "
+                     "first")
+    if node == dist.name:
+        return _apply_here(mod, fun, fargs, node)
+    return dist.request(node, lambda ref, caller: (wire.CALL, ref, caller, mod, fun, fargs,
+                                                   True), timeout)
+
+
+def cast(node: str, *args) -> bool:
+    """Elixir: ``:rpc.cast(node, Mod, :fun, [args])``. Fire and forget; returns True."""
+    mod, fun, fargs = _split("rpc.cast", node, args)
+    dist = _table.dist
+    if dist is not None:
+        me = _table.current().pid
+        dist.send_item(node, (wire.CALL, _table.make_ref(), me, mod, fun, fargs, False))
+    return True
+
+
+def multicall(*args, timeout: float | None = None) -> tuple[list, list]:
+    """Elixir: ``:rpc.multicall(nodes, Mod, :fun, [args])`` -> ``(results, bad_nodes)``.
+
+    Without a list of nodes, calls this node and every connected one. A call that
+    raised there gives a ``BadRpc`` in ``results``; unreachable nodes (and timeouts)
+    are listed in ``bad_nodes``.
+    """
+    if args and isinstance(args[0], (list, tuple)):
+        nodes, rest = list(args[0]), args[1:]
+    else:
+        from ._node import Node
+        nodes, rest = [Node.self(), *Node.list()], args
+    results, bad = [], []
+    for node in nodes:
+        try:
+            results.append(call(node, *rest, timeout=timeout))
+        except BadRpc as exc:
+            if exc.reason in ("nodedown", "timeout"):
+                bad.append(node)
+            else:
+                results.append(exc)
+    return results, bad
+
+
+# ---------------------------------------------------------------- the serving side
+
+def _resolve(mod: str, fun: str, node: str) -> Callable:
+    """``("os.path", "join")`` -> os.path.join; dotted names reach into classes too:
+    ``("pydist", "Node.self")``. Missing pieces raise BadRpc("undef")."""
+    parts = mod.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+            rest = parts[i:]
+            break
+        except ModuleNotFoundError as exc:
+            if exc.name not in (".".join(parts[:j]) for j in range(1, i + 1)):
+                raise                            # the module exists but its import failed
+    else:
+        raise BadRpc("undef", node, f"no module named {mod!r} on {node}")
+    try:
+        for attr in rest + fun.split("."):
+            obj = getattr(obj, attr)
+    except AttributeError:
+        raise BadRpc("undef", node, f"{mod}.{fun} does not exist on {node}") from None
+    if not callable(obj):
+        raise BadRpc("undef", node, f"{mod}.{fun} on {node} is not a function")
+    return obj
+
+
+def _apply_here(mod, fun, args: list, node: str):
+    try:
+        target = fun if mod is None else _resolve(mod, fun, node)
+        return target(*args)
+    except BadRpc:
+        raise
+    except Exception as exc:
+        raise _remote_error(exc, node) from None
+
+
+def _remote_error(exc: BaseException, node: str) -> BadRpc:
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None   # skip _apply_here
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return BadRpc("exception", node, f"{type(exc).__name__}: {exc}",
+                  remote_type=type(exc).__name__, remote_message=str(exc),
+                  remote_traceback=text)
+
+
+def _serve(dist, peer, item: tuple) -> None:
+    """Run one CALL (or SYNC) from ``peer`` in this thread and send the reply."""
+    if item[0] == wire.SYNC:
+        _table.quiet(1.0)
+        peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, None)))
+        return
+    _, ref, caller, mod, fun, args, want_reply = item
+    proc = _table.new_proc(group_leader=caller, spawned=True)
+    _table.local.proc = proc
+    try:
+        ok, value = True, _apply_here(mod, fun, args, dist.name)
+    except BadRpc as exc:
+        ok, value = False, exc
+    except BaseException as exc:          # SystemExit and the like: still an answer
+        ok, value = False, _remote_error(exc, dist.name)
+    finally:
+        _table.exit(proc, "normal")
+        _table.local.proc = None
+    if want_reply:
+        try:
+            data = wire.encode((wire.REPLY, ref, caller, ok, value))
+        except TypeError as exc:
+            data = wire.encode((wire.REPLY, ref, caller, False, BadRpc(
+                "exception", dist.name, f"the result cannot be sent back: {exc}",
+                remote_type="TypeError", remote_message=str(exc))))
+        peer.channel.send(data)
