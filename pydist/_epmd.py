@@ -205,8 +205,12 @@ def ensure_running(address: str, timeout: float = START_TIMEOUT) -> None:
 
 def register(address: str, name: str, port: int, timeout: float = 2.0) -> socket.socket:
     """Register ``name``; the returned socket *is* the registration: close it to free."""
-    sock = _request(address, f"REG {name} {port}", timeout)
-    reply = sock.recv(MAX_LINE).decode(errors="replace").strip()
+    try:
+        sock = _request(address, f"REG {name} {port}", timeout)
+        reply = sock.recv(MAX_LINE).decode(errors="replace").strip()
+    except OSError as exc:
+        raise PydistError(f"the port mapper at {address}:{epmd_port()} did not answer ({exc}); "
+                          f"is that port used by another program? Set PYDIST_EPMD_PORT.") from None
     if reply == "OK":
         sock.settimeout(None)
         return sock

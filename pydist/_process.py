@@ -26,6 +26,7 @@ __all__ = ["Pid", "Ref", "Process", "spawn", "self", "send", "receive", "flush",
            "pid_to_list"]
 
 FIRST_PID = 100                 # small numbers read like Erlang's <0.112.0>
+USER = 1                        # <0.1.0>: the node's own console, Erlang's `user`
 
 
 # ---------------------------------------------------------------- pids and refs
@@ -230,7 +231,7 @@ def _wake_main() -> None:
 def _remote_writer():
     proc = getattr(_table.local, "proc", None)
     leader = proc.group_leader if proc is not None else None
-    if leader is None or leader.is_local() or _table.dist is None:
+    if leader is None or leader._node is None or _table.dist is None:
         return None
     dist = _table.dist
     return lambda stream, text: dist.send_io(leader, stream, text)
@@ -420,7 +421,10 @@ class Process:
 
     @staticmethod
     def whereis(name: str) -> Pid | None:
-        """Elixir: ``Process.whereis(:name)``; ``None`` when nobody has that name."""
+        """Elixir: ``Process.whereis(:name)``; ``None`` when nobody has that name.
+        ``"user"`` is this node's console (give it to ``Process.group_leader``)."""
+        if name == "user":
+            return Pid(None, USER)
         proc = _table.names.get(name)
         return proc.pid if proc is not None and proc.alive else None
 
@@ -428,6 +432,25 @@ class Process:
     def registered() -> list[str]:
         """Elixir: ``Process.registered()``: the names registered on this node."""
         return sorted(name for name, proc in list(_table.names.items()) if proc.alive)
+
+    @staticmethod
+    def group_leader(pid: Pid | None = None, leader: Pid | None = None) -> Pid:
+        """Elixir: ``Process.group_leader()`` / ``Process.group_leader(pid, leader)``.
+
+        The group leader is where a process's output goes. A process started by
+        ``rpc.call`` or ``Node.spawn`` has the caller as leader, so it prints on the
+        caller's side; ``Process.group_leader(self(), Process.whereis("user"))``
+        makes it print on its own node's console instead."""
+        if pid is None:
+            leader_now = _table.current().group_leader
+            return Pid(None, USER) if leader_now is None else leader_now
+        proc = _table.lookup(_local_pid(pid, "group_leader"))
+        if not isinstance(leader, Pid):
+            raise TypeError(f"Process.group_leader(pid, leader): leader is a pid, e.g. "
+                            f"Process.whereis('user'), not {leader!r}")
+        if proc is not None:
+            proc.group_leader = None if leader == Pid(None, USER) else leader
+        return leader
 
     @staticmethod
     def alive(pid: Pid) -> bool:

@@ -22,8 +22,9 @@ def run(name: str, *, long: bool, cookie: str | None) -> int:
             pass
     banner = (f"pydist shell on node {full}: Node, Process, rpc, peer, spawn, send, "
               f"receive, flush, self and pid_to_list are imported. Ctrl-D quits.")
+    print(banner, flush=True)                     # on stdout, like iex's
     try:
-        code.InteractiveConsole(namespace).interact(banner=banner, exitmsg="")
+        code.InteractiveConsole(namespace).interact(banner="", exitmsg="")
     finally:
         Node.stop()
     return 0

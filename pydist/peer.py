@@ -49,12 +49,13 @@ class Peer:
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the peer node and its OS process (idempotent)."""
         dist = _table.dist
-        if dist is not None:
-            if self in dist.children:
-                dist.children.remove(self)
+        if dist is not None and self in dist.children:    # started and connected
+            dist.children.remove(self)
             peer = dist.peers.get(self.node)
             if peer is not None:
                 peer.channel.send(wire.encode((wire.STOP,)))
+        else:
+            dist = None
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -107,7 +108,7 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             line = None
-        if line is not None and line.strip() == READY:
+        if isinstance(line, str) and line.strip() == READY:
             break
         if line is None or line is _EOF:
             handle.stop(0.5)

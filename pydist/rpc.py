@@ -13,6 +13,7 @@ caller: what it prints comes back and appears here, before ``call`` returns.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import traceback
 from typing import Any, Callable
@@ -105,7 +106,8 @@ def multicall(*args, timeout: float | None = None) -> tuple[list, list]:
 
 def _resolve(mod: str, fun: str, node: str) -> Callable:
     """``("os.path", "join")`` -> os.path.join; dotted names reach into classes too:
-    ``("pydist", "Node.self")``. Missing pieces raise BadRpc("undef")."""
+    ``("pydist", "Node.self")``, and built-in types stand for modules: ``("str",
+    "upper")``. Missing pieces raise BadRpc("undef")."""
     parts = mod.split(".")
     for i in range(len(parts), 0, -1):
         try:
@@ -116,7 +118,10 @@ def _resolve(mod: str, fun: str, node: str) -> Callable:
             if exc.name not in (".".join(parts[:j]) for j in range(1, i + 1)):
                 raise                            # the module exists but its import failed
     else:
-        raise BadRpc("undef", node, f"no module named {mod!r} on {node}")
+        if not hasattr(builtins, parts[0]):
+            raise BadRpc("undef", node, f"no module named {mod!r} on {node}")
+        obj, rest = builtins, parts                # "str", "upper": a built-in type
+
     try:
         for attr in rest + fun.split("."):
             obj = getattr(obj, attr)

@@ -1,0 +1,128 @@
+"""Shared fixtures: an isolated port mapper, a node per test, and leak checks.
+
+Every test runs against a port mapper on a port of its own session (so a learner's
+running nodes are never touched) and fails if it leaves a child process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+EPMD_PORT = _free_port()
+os.environ["PYDIST_EPMD_PORT"] = str(EPMD_PORT)
+os.environ["PYDIST_COOKIE"] = "pydist-test-cookie"
+os.environ["PYDIST_EPMD_IDLE"] = "1"
+os.environ.pop("PYDIST_HEARTBEAT", None)
+
+from pydist import Node  # noqa: E402  (after the environment is set)
+from pydist._names import short_host  # noqa: E402
+
+HOST = short_host()
+ROOT = Path(__file__).resolve().parent.parent
+_names = count(1)
+
+
+def children() -> set[int]:
+    """OS pids of this process's live children (zombies excluded)."""
+    found = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            found.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            pass
+    live = set()
+    for pid in found:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            live.add(pid)
+    return live
+
+
+def mapper_running(port: int = EPMD_PORT) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Each test must stop what it started: nodes, peers, child processes."""
+    before = children()
+    yield
+    if Node.alive():
+        Node.stop()
+        pytest.fail("the test left this process running as a node: call Node.stop()")
+    deadline = time.monotonic() + 3
+    while (left := children() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"the test left child processes running: {sorted(left)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mapper_exits_at_the_end():
+    yield
+    deadline = time.monotonic() + 6
+    while mapper_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not mapper_running(), "the auto-started port mapper did not exit when idle"
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{os.getpid() % 1000}x{next(_names)}"
+
+
+@pytest.fixture
+def node():
+    """This test process as a node; stopped afterwards."""
+    name = Node.start(unique())
+    try:
+        yield name
+    finally:
+        Node.stop()
+
+
+def python(code: str, *, env: dict | None = None, timeout: float = 30,
+           stdin: str | None = None, args: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``code`` (or ``-m pydist args``) in a fresh Python process and wait for it."""
+    cmd = [sys.executable, "-m", "pydist", *args] if args is not None else \
+        [sys.executable, "-c", textwrap.dedent(code)]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def spawn_python(code: str, *, env: dict | None = None) -> subprocess.Popen:
+    """Start ``code`` in a fresh Python process, its stdout a pipe; the caller stops it."""
+    return subprocess.Popen([sys.executable, "-u", "-c", textwrap.dedent(code)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, cwd=ROOT,
+                            stdin=subprocess.PIPE)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(5)
+    for stream in (proc.stdout, proc.stdin):
+        if stream:
+            stream.close()

@@ -1,0 +1,92 @@
+import os
+import time
+
+import pytest
+
+from pydist import Node, PydistError, peer, rpc
+
+from conftest import HOST, spawn_python, stop_process
+
+
+def test_start_connects_and_stop_ends_the_os_process(node):
+    p = peer.start("srv")
+    assert p.node == f"srv@{HOST}" and p.node in Node.list()
+    assert rpc.call(p.node, "os", "getcwd", []) == os.getcwd()
+    assert rpc.call(p.node, "os", "getppid", []) == os.getpid()
+    p.stop()
+    assert p.process.poll() is not None and p.node not in Node.list()
+    p.stop()                                           # stopping twice is fine
+
+
+def test_a_peer_can_import_what_its_starter_can(node, tmp_path, monkeypatch):
+    (tmp_path / "mymod_for_peer.py").write_text("def hello():\n    return 'hi from mymod'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with peer.start("imp") as p:
+        assert rpc.call(p.node, "mymod_for_peer", "hello", []) == "hi from mymod"
+
+
+def test_what_a_peer_prints_by_itself_reaches_the_starter_labelled(node, capsys):
+    with peer.start("talker") as p:
+        rpc.call(p.node, lambda: __import__("threading").Thread(
+            target=print, args=("tick from the peer",)).start(), [])
+        deadline = time.monotonic() + 3
+        out = ""
+        while "tick" not in out and time.monotonic() < deadline:
+            time.sleep(0.05)
+            out += capsys.readouterr().out
+        assert f"[{p.node}] tick from the peer\n" in out
+
+
+def test_start_needs_a_node():
+    with pytest.raises(PydistError, match="Node.start"):
+        peer.start("x")
+
+
+def test_start_checks_the_name(node):
+    with pytest.raises(TypeError):
+        peer.start(42)
+    with pytest.raises(ValueError):
+        peer.start("bad name")
+    with pytest.raises(ValueError, match="runs on this host"):
+        peer.start("x@otherhost")
+
+
+def test_a_taken_name_fails_with_what_the_peer_printed(node):
+    with peer.start("dup") as p:
+        with pytest.raises(PydistError, match="already taken"):
+            peer.start("dup")
+        assert Node.ping(p.node) == "pong"
+
+
+def test_a_peer_never_outlives_its_starter_even_after_kill_9():
+    starter = spawn_python("""
+        from pydist import Node, peer
+        Node.start("starter_t")
+        p = peer.start("orphan_t")
+        print(p.os_pid, flush=True)
+        import time; time.sleep(60)""")
+    try:
+        child = int(starter.stdout.readline())
+        starter.kill()
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the peer kept running after its starter was killed"
+    finally:
+        stop_process(starter)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_stop_all_peers_with_the_node():
+    Node.start("starter_t2")
+    p = peer.start("child_t2")
+    Node.stop()
+    assert p.process.wait(3) is not None
+    assert not _alive(p.os_pid)

@@ -1,0 +1,109 @@
+import socket
+import struct
+import time
+
+import pytest
+
+from pydist import Node, peer, rpc
+from pydist import _epmd
+from pydist import _transport as wire
+
+from conftest import python
+
+
+def _tag(item: bytes) -> str:
+    return chr(item[0])
+
+
+def test_plain_data_uses_the_c_pickler():
+    item = wire.encode(("add", {"name": "nike", "qty": 30}))
+    assert _tag(item) == "P"
+    assert wire.decode_frame(item) == [("add", {"name": "nike", "qty": 30})]
+
+
+def test_lambdas_and_closures_fall_back_to_dill():
+    base = 10
+    item = wire.encode(lambda x: x + base)
+    assert _tag(item) == "D"
+    assert wire.decode_frame(item)[0](1) == 11
+
+
+def test_functions_defined_in_main_travel_by_value():
+    import __main__
+    code = compile("def twice(x):\n    return 2 * x\n", "<notebook cell>", "exec")
+    exec(code, __main__.__dict__)
+    try:
+        item = wire.encode(__main__.twice)
+        assert _tag(item) == "D"
+    finally:
+        del __main__.twice
+
+
+def test_what_cannot_be_sent_is_a_typeerror_naming_the_type():
+    with pytest.raises(TypeError, match="cannot send"):
+        wire.encode(socket.socket())
+
+
+def test_one_frame_carries_several_items_in_order():
+    frame = b"".join(wire.encode(i) for i in [1, "two", (3,), lambda: 4])
+    out = wire.decode_frame(frame)
+    assert out[:3] == [1, "two", (3,)] and out[3]() == 4
+
+
+def test_a_truncated_item_is_refused():
+    with pytest.raises(ValueError, match="truncated"):
+        wire.decode_frame(wire.encode("hello")[:-2])
+
+
+def _node_port(node: str) -> int:
+    return _epmd.lookup("127.0.0.1", node.split("@")[0])
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",          # an HTTP request
+    struct.pack("!i", 2**30) + b"x" * 10,                  # an oversized length
+    struct.pack("!i", 20) + b"PYDIST1 a",                  # a truncated frame
+    struct.pack("!i", 9) + b"PYDIST1 x",                   # a bad greeting
+])
+def test_garbage_on_a_nodes_port_is_dropped_and_the_node_keeps_serving(node, garbage, capsys):
+    with peer.start("helper") as helper:
+        with socket.create_connection(("127.0.0.1", _node_port(node)), timeout=10) as s:
+            s.sendall(garbage)
+            s.settimeout(wire.HANDSHAKE_TIMEOUT + 3)
+            try:
+                assert s.recv(100) == b""                # closed by the node
+            except ConnectionResetError:
+                pass
+        assert rpc.call(helper.node, "operator", "add", [1, 2]) == 3
+        assert Node.ping(helper.node) == "pong"
+    time.sleep(0.05)
+    err = capsys.readouterr().err
+    assert err.count("refused a connection from 127.0.0.1") == 1, err
+
+
+def test_a_wrong_cookie_is_refused_on_both_sides(node, capsys):
+    r = python(f"""
+        from pydist import Node, rpc, BadRpc
+        Node.start("intruder", cookie="wrong")
+        print(Node.connect({node!r}), Node.ping({node!r}), Node.list())
+        try:
+            rpc.call({node!r}, "os", "getpid", [])
+        except BadRpc as e:
+            print(e.reason)
+        Node.stop()""")
+    assert r.stdout.split() == ["False", "pang", "[]", "nodedown"], r.stdout + r.stderr
+    assert "the cookies differ" in r.stderr
+    time.sleep(0.1)
+    err = capsys.readouterr().err
+    assert f"connection attempt from node intruder@" in err and "the cookies differ" in err
+    assert Node.list() == []
+    with peer.start("friend") as friend:          # and this node still serves
+        assert Node.ping(friend.node) == "pong"
+
+
+def test_the_first_connect_is_fast(node):
+    with peer.start("fast") as p:
+        Node.disconnect(p.node)
+        t = time.perf_counter()
+        assert Node.connect(p.node)
+        assert time.perf_counter() - t < 0.2, "no 44 ms Nagle stall in the handshake"
