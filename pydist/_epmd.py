@@ -29,7 +29,7 @@ import time
 
 from ._errors import PydistError
 
-__all__ = ["epmd_port", "serve", "ensure_running", "register", "lookup", "names"]
+__all__ = ["epmd_port", "serve", "ensure_registered", "register", "lookup", "names"]
 
 DEFAULT_PORT = 4370           # beside Erlang's 4369, so both can run on one machine
 IDLE_EXIT = 3.0               # seconds an auto-started mapper waits with no node left
@@ -165,6 +165,10 @@ def _daemon_main(address: str, port: int, idle_exit: float) -> None:
 
 # ---------------------------------------------------------------- the client
 
+class _NoAnswer(PydistError):
+    pass
+
+
 def _request(address: str, line: str, timeout: float) -> socket.socket:
     sock = socket.create_connection((address, epmd_port()), timeout=timeout)
     sock.sendall(line.encode() + b"\n")
@@ -209,7 +213,7 @@ def register(address: str, name: str, port: int, timeout: float = 2.0) -> socket
         sock = _request(address, f"REG {name} {port}", timeout)
         reply = sock.recv(MAX_LINE).decode(errors="replace").strip()
     except OSError as exc:
-        raise PydistError(f"the port mapper at {address}:{epmd_port()} did not answer ({exc}); "
+        raise _NoAnswer(f"the port mapper at {address}:{epmd_port()} did not answer ({exc}); "
                           f"is that port used by another program? Set PYDIST_EPMD_PORT.") from None
     if reply == "OK":
         sock.settimeout(None)
@@ -219,6 +223,20 @@ def register(address: str, name: str, port: int, timeout: float = 2.0) -> socket
         raise PydistError(f"the name {name!r} is already taken on this host: pick another, "
                           f"or stop that node (`python -m pydist names` lists them)")
     raise PydistError(f"the port mapper refused to register {name!r}: {reply or 'no answer'}")
+
+
+def ensure_registered(address: str, name: str, port: int) -> socket.socket:
+    """Start the mapper if needed and register; retried, because a mapper that has
+    just decided to exit (idle) may still accept a connection and then drop it."""
+    for attempt in range(3):
+        ensure_running(address)
+        try:
+            return register(address, name, port)
+        except _NoAnswer:
+            if attempt == 2:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 def lookup(address: str, name: str, timeout: float = 2.0) -> int | None:

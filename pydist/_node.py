@@ -133,9 +133,8 @@ class _Dist:
         address = self.node.address()
         self.listener = Listener((address, 0), family="AF_INET", backlog=64)
         try:
-            _epmd.ensure_running(address)
-            self.registration = _epmd.register(address, self.node.name,
-                                               self.listener.address[1])
+            self.registration = _epmd.ensure_registered(address, self.node.name,
+                                                        self.listener.address[1])
         except BaseException:
             self.listener.close()
             raise

@@ -185,17 +185,24 @@ class Channel:
 
     def send(self, item: bytes) -> None:
         self._pending.append(item)
-        while self._pending and self._write.acquire(False):
-            try:
-                self._drain()
-            finally:
-                self._write.release()
+        self._flush()
 
     def tick(self) -> None:
+        """A heartbeat: an empty frame, only when nobody else is writing."""
         if self._write.acquire(False):
             try:
                 if not self._pending:
                     self._send_frame(b"")
+            finally:
+                self._write.release()
+            self._flush()
+
+    def _flush(self) -> None:
+        # Whoever holds the lock writes everything queued; one that finds the lock
+        # taken leaves its item for the holder, which checks again after release.
+        while self._pending and self._write.acquire(False):
+            try:
+                self._drain()
             finally:
                 self._write.release()
 
