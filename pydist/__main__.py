@@ -70,13 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         from .peer import _child_main
         _child_main(args.node, args.parent, args.watch_fd)
         return 0
+    from ._errors import PydistError
     from ._shell import run
-    if args.name:
-        return run(args.name, long=True, cookie=args.cookie)
-    if args.sname:
-        return run(args.sname, long=False, cookie=args.cookie)
-    _parser().print_help()
-    return 2
+    if not (args.name or args.sname):
+        _parser().print_help()
+        return 2
+    try:
+        return run(args.name or args.sname, long=bool(args.name), cookie=args.cookie)
+    except (ValueError, TypeError, PydistError) as exc:
+        print(f"pydist: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -51,6 +51,11 @@ class _Router(io.TextIOBase):
     def fileno(self) -> int:
         return self.real.fileno()
 
+    def __getattr__(self, name: str):
+        # Whatever else the stream offers (ipykernel's set_parent, which ties output
+        # to the running cell, above all) is the real stream's.
+        return getattr(self.real, name)
+
 
 class Console:
     def __init__(self):
@@ -62,6 +67,7 @@ class Console:
         self.forward: Callable[[int, str, str | None], bool] | None = None
         self.wake: Callable[[], None] = lambda: None
         self.settle: Callable[[], None] = lambda: None
+        self.settle_local: Callable[[], None] = lambda: None
         self.dirty = False             # a cell did something remote: settle at its end
         self._lines: dict[tuple[int, str | None], str] = {}
         self._installed = False

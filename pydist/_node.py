@@ -457,7 +457,8 @@ class _Dist:
             proc.cond.notify()
 
     def settle(self) -> None:
-        """Let the processes here and on every connected node finish what they do."""
+        """Let the processes here and on every connected node finish what they do
+        (run at the end of a notebook cell, so their output lands in that cell)."""
         _table.quiet(1.0)
         for _ in range(2):
             for node in list(self.peers):
@@ -564,6 +565,7 @@ class Node:
         finally:
             _table.dist = None
             console.forward = None
+            console.settle = console.settle_local
         return True
 
     @staticmethod

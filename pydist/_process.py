@@ -218,6 +218,7 @@ class _Table:
 
 _table = _Table()
 console.remote_leader = lambda: _remote_writer()
+console.settle = console.settle_local = lambda: _table.quiet(1.0)
 console.wake = lambda: _wake_main()
 
 
@@ -255,6 +256,7 @@ def spawn(fun: Callable, *args, group_leader: Pid | None = None) -> Pid:
     if group_leader is None and parent is not None:
         group_leader = parent.group_leader       # inherited, as in Erlang
     console.install()
+    console.dirty = True
     proc = _table.new_proc(group_leader, spawned=True)
     thread = threading.Thread(target=_run, args=(proc, fun, args), daemon=True,
                               name=f"pydist-{pid_to_list(proc.pid)}")
@@ -293,6 +295,7 @@ def send(dest, msg):
     pid or to a name another node does not know is silently dropped, as in Erlang;
     sending to a name nobody registered *here* raises ``ValueError``.
     """
+    console.dirty = True
     if isinstance(dest, Pid):
         if dest.is_local():
             proc = _table.procs.get(dest.num)
