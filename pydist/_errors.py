@@ -8,7 +8,22 @@ Plain mistakes in arguments raise the usual ``TypeError``/``ValueError``.
 
 from __future__ import annotations
 
-__all__ = ["PydistError", "BadRpc"]
+import os
+import traceback
+
+__all__ = ["PydistError", "BadRpc", "user_traceback"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without pydist's own frames: the learner's code and
+    the error, which is what Erlang's crash reports show too."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    text = "".join(traceback.format_list(frames))
+    head = "Traceback (most recent call last):\n" if frames else ""
+    return head + text + "".join(traceback.format_exception_only(type(exc), exc))
 
 
 class PydistError(Exception):

@@ -14,13 +14,12 @@ import itertools
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from typing import Any, Callable
 
 from . import _names
 from ._console import console
-from ._errors import PydistError
+from ._errors import PydistError, user_traceback
 
 __all__ = ["Pid", "Ref", "Process", "spawn", "self", "send", "receive", "flush",
            "pid_to_list"]
@@ -275,8 +274,7 @@ def _run(proc: _Proc, fun: Callable, args: tuple) -> None:
     except BaseException as exc:                 # a process dies alone
         reason = exc
         where = f"on node {_table.node_name()} " if _table.dist is not None else ""
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
-        print(f"Process {proc.pid!r} {where}raised an exception\n{text}",
+        print(f"Process {proc.pid!r} {where}raised an exception\n{user_traceback(exc)}",
               end="", file=sys.stderr)
     finally:
         _table.exit(proc, reason)

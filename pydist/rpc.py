@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import traceback
 from typing import Any, Callable
 
 from . import _transport as wire
-from ._errors import BadRpc
+from ._errors import BadRpc, user_traceback
 from ._process import _table
 
 __all__ = ["call", "cast", "multicall"]
@@ -143,8 +142,7 @@ def _apply_here(mod, fun, args: list, node: str):
 
 
 def _remote_error(exc: BaseException, node: str) -> BadRpc:
-    tb = exc.__traceback__.tb_next if exc.__traceback__ else None   # skip _apply_here
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    text = user_traceback(exc)
     return BadRpc("exception", node, f"{type(exc).__name__}: {exc}",
                   remote_type=type(exc).__name__, remote_message=str(exc),
                   remote_traceback=text)
