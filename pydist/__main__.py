@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"name {name} at port {port}")
         return 0
     if args.command == "check":
-        from ._check import main as check_main
+        from ._exercises import main as check_main
         return check_main(args.exercise, all_=args.all, solutions=args.solutions)
     if args.command == "_peer":
         from .peer import _child_main

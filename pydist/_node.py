@@ -284,7 +284,9 @@ class _Dist:
                 break
             calls = []
             for item in items:
-                if item[0] in (wire.CALL, wire.SYNC):
+                if isinstance(item, wire.Undecodable):
+                    self.log(f"dropped a message from {peer.name}: {item.error}")
+                elif item[0] in (wire.CALL, wire.SYNC):
                     calls.append(item)
                 else:
                     self._dispatch(peer, item)
@@ -318,9 +320,14 @@ class _Dist:
                 if name != self.name and name not in self.peers:
                     self.pool.submit(self.connect, name)
         elif op == wire.SPAWN:
-            _, ref, caller, fun, args = item
-            pid = spawn(fun, *args, group_leader=caller)
-            peer.channel.send(wire.encode((wire.REPLY, ref, caller, True, pid)))
+            from .rpc import _unpack
+            _, ref, caller, payload = item
+            try:
+                fun, args = _unpack(payload, self.name)
+                answer = (True, spawn(fun, *args, group_leader=caller))
+            except BadRpc as exc:
+                answer = (False, exc)
+            peer.channel.send(wire.encode((wire.REPLY, ref, caller, *answer)))
         elif op == wire.MONITOR:
             add_watcher(item[1], item[2], item[3])
         elif op == wire.DEMONITOR:
@@ -665,5 +672,6 @@ class Node:
         dist = _dist("Node.spawn")
         if node == dist.name:
             return spawn(fun, *args)
-        return dist.request(node, lambda ref, caller: (wire.SPAWN, ref, caller, fun, args),
+        payload = wire.encode((fun, args))
+        return dist.request(node, lambda ref, caller: (wire.SPAWN, ref, caller, payload),
                             CONNECT_TIMEOUT * 2)

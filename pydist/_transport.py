@@ -34,7 +34,7 @@ from multiprocess.connection import (AuthenticationError, Connection,
 
 from . import _names
 
-__all__ = ["encode", "decode_frame", "Channel", "client_handshake", "server_handshake",
+__all__ = ["encode", "decode_frame", "Undecodable", "Channel", "client_handshake", "server_handshake",
            "AuthenticationError"]
 
 # ---- handshake
@@ -47,8 +47,8 @@ HANDSHAKE_TIMEOUT = 3.0       # a peer that stalls mid-handshake is dropped afte
 SEND = 1        # (SEND, pid_number, msg)          to a pid of the receiving node
 REG_SEND = 2    # (REG_SEND, name, msg)            to a name registered there
 NODES = 3       # (NODES, [node, ...])             mesh: the nodes I am connected to
-CALL = 4        # (CALL, ref, caller, mod, fun, args, reply?)   rpc.call / rpc.cast
-SPAWN = 5       # (SPAWN, ref, caller, fun, args)  Node.spawn; replied with the pid
+CALL = 4        # (CALL, ref, caller, item(mod, fun, args), reply?)   rpc.call / rpc.cast
+SPAWN = 5       # (SPAWN, ref, caller, item(fun, args))   Node.spawn; replied with the pid
 REPLY = 6       # (REPLY, ref, caller, ok, value)
 IO = 7          # (IO, group_leader, stream, label, text)   what a remote process printed
 MONITOR = 8     # (MONITOR, ref, watcher, target)  Process.monitor of a pid there
@@ -83,8 +83,19 @@ def encode(obj) -> bytes:
     return _ITEM.pack(TAG_DILL, len(data)) + data
 
 
+class Undecodable:
+    """Stands for an item that could not be unpickled here, e.g. a function whose
+    module this node cannot import. The other items of its frame still count."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def __getitem__(self, index):          # so `item[0]` (the op) reads as "none"
+        return None
+
+
 def decode_frame(frame: bytes) -> list:
-    """All items of one frame, in order."""
+    """All items of one frame, in order; a broken frame raises ValueError."""
     items, view, i, end = [], memoryview(frame), 0, len(frame)
     while i < end:
         tag, size = _ITEM.unpack_from(frame, i)
@@ -92,13 +103,16 @@ def decode_frame(frame: bytes) -> list:
         i += 5 + size
         if i > end:
             raise ValueError("truncated item")
-        if tag == TAG_PICKLE:
-            items.append(pickle.loads(payload))
-        elif tag == TAG_DILL:
-            import dill
-            items.append(dill.loads(payload.tobytes()))
-        else:
+        if tag not in (TAG_PICKLE, TAG_DILL):
             raise ValueError(f"unknown item tag {tag}")
+        try:
+            if tag == TAG_PICKLE:
+                items.append(pickle.loads(payload))
+            else:
+                import dill
+                items.append(dill.loads(payload.tobytes()))
+        except Exception as exc:
+            items.append(Undecodable(exc))
     return items
 
 

@@ -63,8 +63,9 @@ def call(node: str, *args, timeout: float | None = None) -> Any:
                      "first")
     if node == dist.name:
         return _apply_here(mod, fun, fargs, node)
-    return dist.request(node, lambda ref, caller: (wire.CALL, ref, caller, mod, fun, fargs,
-                                                   True), timeout)
+    payload = wire.encode((mod, fun, fargs))
+    return dist.request(node, lambda ref, caller: (wire.CALL, ref, caller, payload, True),
+                        timeout)
 
 
 def cast(node: str, *args) -> bool:
@@ -73,7 +74,8 @@ def cast(node: str, *args) -> bool:
     dist = _table.dist
     if dist is not None:
         me = _table.current().pid
-        dist.send_item(node, (wire.CALL, _table.make_ref(), me, mod, fun, fargs, False))
+        dist.send_item(node, (wire.CALL, _table.make_ref(), me, wire.encode((mod, fun, fargs)),
+                              False))
     return True
 
 
@@ -148,16 +150,28 @@ def _remote_error(exc: BaseException, node: str) -> BadRpc:
                   remote_traceback=text)
 
 
+def _unpack(payload: bytes, node: str) -> tuple:
+    """The function part of a CALL or SPAWN, decoded apart from the rest, so that
+    one this node cannot load is answered with a clear BadRpc instead of silence."""
+    [value] = wire.decode_frame(payload)
+    if isinstance(value, wire.Undecodable):
+        raise BadRpc("undef", node, f"{node} cannot load the function it was sent "
+                     f"({value.error}); a function from a module travels by reference, so "
+                     f"that module must be importable on {node} too")
+    return value
+
+
 def _serve(dist, peer, item: tuple) -> None:
     """Run one CALL (or SYNC) from ``peer`` in this thread and send the reply."""
     if item[0] == wire.SYNC:
         _table.quiet(1.0)
         peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, None)))
         return
-    _, ref, caller, mod, fun, args, want_reply = item
+    _, ref, caller, payload, want_reply = item
     proc = _table.new_proc(group_leader=caller, spawned=True)
     _table.local.proc = proc
     try:
+        mod, fun, args = _unpack(payload, dist.name)
         ok, value = True, _apply_here(mod, fun, args, dist.name)
     except BadRpc as exc:
         ok, value = False, exc

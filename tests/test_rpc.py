@@ -161,3 +161,26 @@ def test_remote_pids_show_the_other_nodes_number_first(b):
     assert int(index) > 0 and remote.node == b
     assert rpc.call(b, pid_to_list, [self()]).split(".")[1] == pid_to_list(self()).split(".")[1]
     assert rpc.call(b, repr, [self()]).startswith("#PID<")
+
+
+def test_a_function_the_other_node_cannot_import_is_a_clear_undef(b, tmp_path, monkeypatch):
+    (tmp_path / "only_here_mod.py").write_text("def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_here_mod
+    with pytest.raises(BadRpc) as e:
+        rpc.call(b, only_here_mod.f, [])
+    assert e.value.reason == "undef" and "importable" in str(e.value)
+    with pytest.raises(BadRpc, match="importable"):
+        Node.spawn(b, only_here_mod.f)
+    assert rpc.call(b, "operator", "add", [1, 2]) == 3          # the connection lives on
+
+
+def test_a_message_the_other_node_cannot_load_is_dropped_alone(b, tmp_path, monkeypatch):
+    (tmp_path / "only_here_too.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_here_too
+    me = self()
+    echo = Node.spawn(b, lambda: [send(me, receive()) for _ in range(2)])
+    send(echo, only_here_too.Thing())
+    send(echo, "plain")
+    assert receive(timeout=2) == "plain"

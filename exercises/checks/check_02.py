@@ -1,0 +1,48 @@
+"""Checks for exercise 02 · Ping, connect, list."""
+from pydist import Node, peer
+from pydist._exercises import expect, unique
+
+NODE = True
+
+
+def _host():
+    return Node.self().split("@")[1]
+
+
+def task1(ex):
+    with peer.start(unique("b")) as b:
+        missing = f"nothere@{_host()}"
+        expect(ex.ping_all([b.node, missing]), {b.node: "pong", missing: "pang"},
+               f"ping_all([{b.node!r}, {missing!r}])")
+
+
+def task2(ex):
+    peers, names = [], [unique("m1x"), unique("m2x")]
+    try:
+        peers, mesh = ex.start_mesh(names)
+        full = [f"{n}@{_host()}" for n in names]
+        expect(sorted(p.node for p in peers), full,
+               f"start_mesh({names}) and looked at the peers' .node")
+        expect(mesh, full, f"start_mesh({names})")
+    finally:
+        for p in peers:
+            p.stop()
+
+
+def task3(ex):
+    with peer.start(unique("w1")) as w1, peer.start(unique("w2")) as w2:
+        expected = sorted([Node.self(), w2.node])
+        took = ex.wait_for_mesh(w1.node, expected, 3.0)
+        assert isinstance(took, float) and 0 <= took < 3, \
+            f"called wait_for_mesh({w1.node!r}, {expected}), expected the seconds it took, got {took!r}"
+        try:
+            ex.wait_for_mesh(w1.node, expected + ["ghost@nowhere"], 0.3)
+        except TimeoutError:
+            return
+        raise AssertionError("called wait_for_mesh with a node that never comes, expected "
+                             "TimeoutError after 0.3 s, got a return")
+
+
+TASKS = [("ping_all pings every node", task1),
+         ("start_mesh starts peers and lists them", task2),
+         ("wait_for_mesh waits, then gives up with TimeoutError", task3)]

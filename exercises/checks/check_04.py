@@ -1,0 +1,53 @@
+"""Checks for exercise 04 · Processes."""
+from pydist import Process, self, send, spawn
+from pydist._exercises import ask, expect
+
+NIKE = {"name": "nike", "qty": 30}
+ADIDAS = {"name": "adidas", "qty": 35}
+
+
+def task1(ex):
+    pid = spawn(ex.counter)
+    expect(ask(pid, ("get", self()), called="counter() then ('get', me)"), 0,
+           "counter() then ('get', me)")
+    for _ in range(3):
+        send(pid, "inc")
+    expect(ask(pid, ("get", self()), called="three 'inc' then ('get', me)"), 3,
+           "three 'inc' then ('get', me)")
+
+
+def task2(ex):
+    pid = spawn(ex.handle_stock, [])
+    send(pid, ("add", NIKE))
+    send(pid, ("add", ADIDAS))
+    expect(ask(pid, ("status", self()), called="handle_stock([]), two adds, then status"),
+           [ADIDAS, NIKE], "handle_stock([]) with ('add', nike), ('add', adidas), ('status', me)")
+
+
+def task3(ex):
+    pid = ex.start_stock("stock_t3")
+    expect(Process.whereis("stock_t3"), pid, "start_stock('stock_t3') then Process.whereis")
+    send("stock_t3", ("add", NIKE))
+    expect(ask("stock_t3", ("status", self()), called="start_stock then status"), [NIKE],
+           "start_stock('stock_t3'), ('add', nike), ('status', me)")
+
+
+def task4(ex):
+    def stock():
+        from pydist import receive
+        while True:
+            msg = receive()
+            send(msg[1], [NIKE])
+    Process.register(spawn(stock), "stock_t4")
+    expect(ex.stock_of("stock_t4"), [NIKE], "stock_of('stock_t4')")
+    try:
+        ex.stock_of(spawn(lambda: None), timeout=0.3)
+    except TimeoutError:
+        return
+    raise AssertionError("called stock_of(a dead pid, timeout=0.3), expected TimeoutError")
+
+
+TASKS = [("counter counts and answers", task1),
+         ("handle_stock adds in front and answers status", task2),
+         ("start_stock spawns and registers", task3),
+         ("stock_of asks and waits with a timeout", task4)]

@@ -1,0 +1,51 @@
+"""Exercise 01 · Naming nodes (notebook 01_naming_nodes.ipynb)
+
+Tasks
+  1. node_name(name): the full name `Node.start(name)` would give.
+  2. is_long_name(name): tell long names from short ones.
+  3. start_and_describe(name, cookie): start a node, look at it, stop it.
+
+Hints
+  1. A bare name gets this host's *short* name: `socket.gethostname()` up to the first dot.
+     A name that already has an '@' is complete.
+  2. A long name's host has a dot in it (an IP address or a full host name).
+  3. `Node.start(name, cookie=...)`, `Node.self()`, `Node.alive()`, `Node.get_cookie()`,
+     `Node.stop()`; stop the node even if something goes wrong (try/finally).
+
+Check your work: python -m pydist check 01
+"""
+
+import socket
+
+from pydist import Node
+
+
+def node_name(name: str) -> str:
+    """Task 1. 'gus' -> 'gus@<this host's short name>'; 'gus@127.0.0.1' stays as it is."""
+    # BEGIN SOLUTION 1
+    if "@" in name:
+        return name
+    return f"{name}@{socket.gethostname().split('.')[0]}"
+    # END SOLUTION
+
+
+def is_long_name(name: str) -> bool:
+    """Task 2. True for 'gus@127.0.0.1' or 'gus@host.example', False for 'gus' or 'gus@vm'."""
+    # BEGIN SOLUTION 2
+    return "." in name.partition("@")[2]
+    # END SOLUTION
+
+
+def start_and_describe(name: str, cookie: str) -> dict:
+    """Task 3. Start this process as node `name` with `cookie`, and return
+    {"node": <its full name>, "alive": <Node.alive()>, "cookie": <its cookie>,
+     "after": <Node.self() once the node is stopped again>}."""
+    # BEGIN SOLUTION 3
+    Node.start(name, cookie=cookie)
+    try:
+        facts = {"node": Node.self(), "alive": Node.alive(), "cookie": Node.get_cookie()}
+    finally:
+        Node.stop()
+    facts["after"] = Node.self()
+    return facts
+    # END SOLUTION

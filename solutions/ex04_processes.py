@@ -1,0 +1,63 @@
+"""Exercise 04 · Processes (notebook 04_processes.ipynb)
+
+Tasks
+  1. counter(): a process that counts "inc" messages and answers ("get", sender).
+  2. handle_stock(stock): the article's ProductStock loop, answering ("status", sender).
+  3. start_stock(name): spawn handle_stock with an empty stock and register it as `name`.
+  4. stock_of(dest, timeout): ask a stock process for its stock and return the answer.
+
+Hints
+  1. `while True:` and `match receive():` with the cases "inc" and ("get", sender);
+     `send(sender, count)` answers.
+  2. New products go in front: `stock = [product] + stock`, as `[product] ++ stock` in Elixir.
+  3. `spawn(fun, *args)` and `Process.register(pid, name)`; return the pid.
+  4. `send(dest, ("status", self()))`, then `receive(timeout=timeout)`; `dest` may be a local
+     name or a ("name", "node@host") pair: `send` takes both.
+
+Check your work: python -m pydist check 04
+"""
+
+from pydist import Process, receive, self, send, spawn
+
+
+def counter() -> None:
+    """Task 1. Starts at 0; "inc" adds one; ("get", sender) sends the count to sender."""
+    # BEGIN SOLUTION 1
+    count = 0
+    while True:
+        match receive():
+            case "inc":
+                count += 1
+            case ("get", sender):
+                send(sender, count)
+    # END SOLUTION
+
+
+def handle_stock(stock: list) -> None:
+    """Task 2. ("add", product) puts product in front of the stock;
+    ("status", sender) sends the stock (a list) to sender."""
+    # BEGIN SOLUTION 2
+    while True:
+        match receive():
+            case ("add", product):
+                stock = [product] + stock
+            case ("status", sender):
+                send(sender, stock)
+    # END SOLUTION
+
+
+def start_stock(name: str):
+    """Task 3. Returns the pid of a new handle_stock([]) process registered as `name`."""
+    # BEGIN SOLUTION 3
+    pid = spawn(handle_stock, [])
+    Process.register(pid, name)
+    return pid
+    # END SOLUTION
+
+
+def stock_of(dest, timeout: float = 1.0) -> list:
+    """Task 4. stock_of("product_stock") -> [{"name": "nike", "qty": 30}, ...]"""
+    # BEGIN SOLUTION 4
+    send(dest, ("status", self()))
+    return receive(timeout=timeout)
+    # END SOLUTION

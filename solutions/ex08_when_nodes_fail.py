@@ -1,0 +1,61 @@
+"""Exercise 08 · When nodes fail (notebook 08_when_nodes_fail.ipynb)
+
+This process is already a node when the checks call your functions.
+
+Tasks
+  1. call_any(nodes, *args): the first node that answers wins.
+  2. wait_nodedown(node, timeout): True once `node` is lost, False if it is still up.
+  3. supervise(name, fun, args, restarts): keep `fun` running under `name`.
+
+Hints
+  1. rpc.call(node, *args, timeout=2) in a loop; catch BadRpc and try the next node; when none
+     answers, raise BadRpc("nodedown").
+  2. Node.monitor(node), then receive(timeout=..., match=...) for ("nodedown", node).
+  3. spawn + Process.register + Process.monitor, then wait for ("DOWN", ref, ...) with
+     receive(match=...); count the restarts and return once `restarts` have been made
+     (after registering the last new process).
+
+Check your work: python -m pydist check 08
+"""
+
+from pydist import BadRpc, Node, Process, receive, rpc, spawn
+
+
+def call_any(nodes: list[str], *args):
+    """Task 1. call_any(["gone@vm", "b@vm"], "pydist", "Node.self", []) -> "b@vm"."""
+    # BEGIN SOLUTION 1
+    for node in nodes:
+        try:
+            return rpc.call(node, *args, timeout=2)
+        except BadRpc:
+            continue
+    raise BadRpc("nodedown", ",".join(nodes), "no node could answer")
+    # END SOLUTION
+
+
+def wait_nodedown(node: str, timeout: float = 2.0) -> bool:
+    """Task 2. True if ("nodedown", node) arrives within `timeout` seconds, else False."""
+    # BEGIN SOLUTION 2
+    Node.monitor(node)
+    try:
+        receive(timeout=timeout, match=lambda m: m == ("nodedown", node))
+        return True
+    except TimeoutError:
+        return False
+    # END SOLUTION
+
+
+def supervise(name: str, fun, args: list, restarts: int) -> int:
+    """Task 3. Run fun(*args) as a process registered as `name`; each time it dies, start
+    and register a new one; after `restarts` restarts, return restarts."""
+    # BEGIN SOLUTION 3
+    made = 0
+    while True:
+        pid = spawn(fun, *args)
+        Process.register(pid, name)
+        if made == restarts:
+            return made
+        ref = Process.monitor(pid)
+        receive(match=lambda m: isinstance(m, tuple) and m[:2] == ("DOWN", ref))
+        made += 1
+    # END SOLUTION

@@ -1,0 +1,49 @@
+"""The project's set-up files agree with each other."""
+import re
+import tomllib
+
+import pydist
+
+from conftest import ROOT
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _conda_deps():
+    text = (ROOT / "environment.yml").read_text()
+    return {m[0]: m[1] for m in re.findall(r"^\s+- ([A-Za-z0-9_.-]+)([<>=!~][^\s#]*)?", text,
+                                           re.M)}
+
+
+def _requirements(specs):
+    return {re.split(r"[<>=!~\[]", s)[0].lower(): s[len(re.split(r"[<>=!~\[]", s)[0]):]
+            for s in specs}
+
+
+def test_environment_yml_has_every_runtime_test_and_lab_dependency():
+    project = _pyproject()["project"]
+    wanted = _requirements(project["dependencies"] + project["optional-dependencies"]["test"]
+                           + project["optional-dependencies"]["lab"])
+    conda = _conda_deps()
+    missing = {name: spec for name, spec in wanted.items() if conda.get(name) != spec}
+    assert not missing, f"environment.yml lacks (or pins differently): {missing}"
+    assert conda["python"] == _pyproject()["project"]["requires-python"]
+    assert "-e ." in (ROOT / "environment.yml").read_text()
+
+
+def test_the_public_names_are_those_of_the_rosetta_table():
+    for name in ["Node", "Process", "rpc", "peer", "spawn", "send", "receive", "flush", "self",
+                 "pid_to_list", "BadRpc"]:
+        assert name in pydist.__all__ and hasattr(pydist, name)
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make lab" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_console_script_is_declared():
+    assert _pyproject()["project"]["scripts"]["pydist"] == "pydist.__main__:main"
