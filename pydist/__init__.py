@@ -2,7 +2,8 @@
 
 Every name here has a twin in the Elixir of the course (see ROSETTA in the README):
 
-    from pydist import Node, Process, rpc, peer, spawn, send, receive, flush, self, pid_to_list, BadRpc
+    from pydist import (Node, Process, rpc, peer, spawn, send, receive, flush, self,
+                        pid_to_list, BadRpc)
 
     Node.start("gus")                        # iex --sname gus
     server = peer.start("server")            # a second terminal: iex --sname server
@@ -12,7 +13,8 @@ Every name here has a twin in the Elixir of the course (see ROSETTA in the READM
 from . import peer, rpc
 from ._errors import BadRpc, PydistError
 from ._node import Node
-from ._process import Pid, Process, Ref, flush, pid_to_list, receive, self, send, spawn
+from ._process import Pid, Ref, flush, pid_to_list, receive, self, send, spawn
+from ._registry import Process
 
 __all__ = ["Node", "Process", "rpc", "peer", "spawn", "send", "receive", "flush", "self",
            "pid_to_list", "BadRpc", "PydistError", "Pid", "Ref"]

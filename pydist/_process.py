@@ -21,8 +21,7 @@ from . import _names
 from ._console import console
 from ._errors import PydistError, user_traceback
 
-__all__ = ["Pid", "Ref", "Process", "spawn", "self", "send", "receive", "flush",
-           "pid_to_list"]
+__all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_list", "USER"]
 
 FIRST_PID = 100                 # small numbers read like Erlang's <0.112.0>
 USER = 1                        # <0.1.0>: the node's own console, Erlang's `user`
@@ -130,6 +129,8 @@ class _Table:
         self.node_indexes: dict[str, int] = {}
         self.idle_changed = threading.Condition(threading.Lock())
         self.main_proc: _Proc | None = None     # the notebook's or prompt's process
+        self.quiet_waiters = 0
+        self.serving: set[int] = set()          # threads running an rpc call right now
 
     def dist_required(self, what: str):
         if self.dist is None:
@@ -164,7 +165,8 @@ class _Table:
         proc = getattr(self.local, "proc", None)
         if proc is None:             # a thread that pydist did not start: adopt it
             console.install()
-            proc = self.local.proc = self.new_proc(None, spawned=False)
+            leader = getattr(self.local, "leader", None)     # set while serving an rpc
+            proc = self.local.proc = self.new_proc(leader, spawned=False)
             if threading.current_thread() is threading.main_thread():
                 self.main_proc = proc
         return proc
@@ -197,22 +199,31 @@ class _Table:
             self.dist.send_down(watcher, ref, target, reason)
 
     def note_idle(self) -> None:
-        with self.idle_changed:
-            self.idle_changed.notify_all()
+        if self.quiet_waiters:               # only settle() waits: skip the lock otherwise
+            with self.idle_changed:
+                self.idle_changed.notify_all()
 
     def quiet(self, timeout: float) -> bool:
-        """Wait until every spawned process waits in receive (or is gone)."""
+        """Wait until every spawned process waits in receive (or is gone) and no rpc
+        call is running here."""
         deadline = time.monotonic() + timeout
         with self.idle_changed:
-            while True:
-                busy = [p for p in list(self.procs.values())
-                        if p.spawned and p.alive and not p.idle]
-                remaining = deadline - time.monotonic()
-                if not busy:
-                    return True
-                if remaining <= 0:
-                    return False
-                self.idle_changed.wait(min(remaining, 0.01))
+            self.quiet_waiters += 1
+            try:
+                return self._wait_quiet(deadline)
+            finally:
+                self.quiet_waiters -= 1
+
+    def _wait_quiet(self, deadline: float) -> bool:
+        while True:
+            busy = self.serving or [p for p in list(self.procs.values())
+                                    if p.spawned and p.alive and not p.idle]
+            remaining = deadline - time.monotonic()
+            if not busy:
+                return True
+            if remaining <= 0:
+                return False
+            self.idle_changed.wait(min(remaining, 0.01))
 
 
 _table = _Table()
@@ -229,8 +240,9 @@ def _wake_main() -> None:
 
 
 def _remote_writer():
-    proc = getattr(_table.local, "proc", None)
-    leader = proc.group_leader if proc is not None else None
+    local = _table.local
+    proc = getattr(local, "proc", None)
+    leader = proc.group_leader if proc is not None else getattr(local, "leader", None)
     if leader is None or leader._node is None or _table.dist is None:
         return None
     dist = _table.dist
@@ -377,155 +389,3 @@ def flush() -> None:
     console.drain()
     for msg in messages:
         print(repr(msg))
-
-
-# ---------------------------------------------------------------- Process.*
-
-class Process:
-    """Elixir's ``Process`` module: the registry, mailbox inspection and monitors."""
-
-    @staticmethod
-    def register(pid: Pid, name: str) -> bool:
-        """Elixir: ``Process.register(pid, :name)``. Returns ``True``."""
-        if not isinstance(pid, Pid):
-            raise TypeError(f"Process.register takes a pid and a name, not {pid!r}")
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"Process.register: the name must be a non-empty string, "
-                            f"not {name!r} (Elixir atoms are strings here)")
-        if not pid.is_local():
-            raise ValueError(f"Process.register: {pid!r} lives on {pid.node}; "
-                             f"only local processes can be registered here")
-        with _table.lock:
-            proc = _table.lookup(pid)
-            if proc is None:
-                raise ValueError(f"Process.register: {pid!r} is not alive")
-            holder = _table.names.get(name)
-            if holder is not None and holder.alive:
-                raise ValueError(f"Process.register: the name {name!r} is already taken "
-                                 f"by {holder.pid!r}; Process.unregister({name!r}) first")
-            if proc.name is not None:
-                raise ValueError(f"Process.register: {pid!r} is already registered as "
-                                 f"{proc.name!r}")
-            proc.name = name
-            _table.names[name] = proc
-        return True
-
-    @staticmethod
-    def unregister(name: str) -> bool:
-        """Elixir: ``Process.unregister(:name)``."""
-        with _table.lock:
-            proc = _table.names.pop(name, None)
-            if proc is None:
-                raise ValueError(f"Process.unregister: no process is registered as {name!r}")
-            proc.name = None
-        return True
-
-    @staticmethod
-    def whereis(name: str) -> Pid | None:
-        """Elixir: ``Process.whereis(:name)``; ``None`` when nobody has that name.
-        ``"user"`` is this node's console (give it to ``Process.group_leader``)."""
-        if name == "user":
-            return Pid(None, USER)
-        proc = _table.names.get(name)
-        return proc.pid if proc is not None and proc.alive else None
-
-    @staticmethod
-    def registered() -> list[str]:
-        """Elixir: ``Process.registered()``: the names registered on this node."""
-        return sorted(name for name, proc in list(_table.names.items()) if proc.alive)
-
-    @staticmethod
-    def group_leader(pid: Pid | None = None, leader: Pid | None = None) -> Pid:
-        """Elixir: ``Process.group_leader()`` / ``Process.group_leader(pid, leader)``.
-
-        The group leader is where a process's output goes. A process started by
-        ``rpc.call`` or ``Node.spawn`` has the caller as leader, so it prints on the
-        caller's side; ``Process.group_leader(self(), Process.whereis("user"))``
-        makes it print on its own node's console instead."""
-        if pid is None:
-            leader_now = _table.current().group_leader
-            return Pid(None, USER) if leader_now is None else leader_now
-        proc = _table.lookup(_local_pid(pid, "group_leader"))
-        if not isinstance(leader, Pid):
-            raise TypeError(f"Process.group_leader(pid, leader): leader is a pid, e.g. "
-                            f"Process.whereis('user'), not {leader!r}")
-        if proc is not None:
-            proc.group_leader = None if leader == Pid(None, USER) else leader
-        return leader
-
-    @staticmethod
-    def alive(pid: Pid) -> bool:
-        """Elixir: ``Process.alive?(pid)`` (local pids only)."""
-        return _table.lookup(_local_pid(pid, "alive")) is not None
-
-    @staticmethod
-    def info(pid: Pid, item: str | None = None):
-        """Elixir: ``Process.info(pid, :messages)`` -> ``("messages", [...])``.
-
-        ``item`` is ``"messages"``, ``"message_queue_len"`` or ``"registered_name"``;
-        without it, a dict of all three. ``None`` if the process is dead.
-        """
-        proc = _table.lookup(_local_pid(pid, "info"))
-        if proc is None:
-            return None
-        with proc.cond:
-            facts = {"messages": list(proc.mailbox), "message_queue_len": len(proc.mailbox),
-                     "registered_name": proc.name}
-        if item is None:
-            return facts
-        if item not in facts:
-            raise ValueError(f"Process.info: unknown item {item!r}; use one of {list(facts)}")
-        return (item, facts[item])
-
-    @staticmethod
-    def monitor(target) -> Ref:
-        """Elixir: ``Process.monitor(pid)``. Returns a ref; the caller later gets
-        ``("DOWN", ref, "process", target, reason)``: reason ``"normal"``, the
-        exception that killed it, ``"noproc"`` (it was not alive) or
-        ``"noconnection"`` (its node was lost). ``target`` may also be a local name
-        or a ``(name, node)`` pair."""
-        watcher = self()
-        ref = _table.make_ref()
-        if isinstance(target, str):
-            proc = _table.names.get(target)
-            target = proc.pid if proc is not None else (target, _table.node_name())
-        if isinstance(target, tuple) and len(target) == 2 and target[1] != _table.node_name():
-            _table.dist_required("Process.monitor").monitor_remote(ref, watcher, target)
-        elif isinstance(target, Pid) and not target.is_local():
-            _table.dist_required("Process.monitor").monitor_remote(ref, watcher, target)
-        elif isinstance(target, (Pid, tuple)):
-            add_watcher(ref, watcher, target)
-        else:
-            raise TypeError(f"Process.monitor takes a pid, a name or (name, node), "
-                            f"not {target!r}")
-        return ref
-
-    @staticmethod
-    def demonitor(ref: Ref) -> bool:
-        """Elixir: ``Process.demonitor(ref)``."""
-        with _table.lock:
-            for proc in _table.procs.values():
-                proc.watchers.pop(ref, None)
-        if _table.dist is not None:
-            _table.dist.demonitor(ref)
-        return True
-
-
-def add_watcher(ref: Ref, watcher: Pid, target) -> None:
-    """Monitor a local ``target`` (pid or (name, this node)) for ``watcher``."""
-    with _table.lock:
-        proc = (_table.lookup(target) if isinstance(target, Pid)
-                else _table.names.get(target[0]))
-        if proc is not None and proc.alive:
-            proc.watchers[ref] = watcher
-            return
-    _table.down(watcher, ref, target, "noproc")
-
-
-def _local_pid(pid, what: str) -> Pid:
-    if not isinstance(pid, Pid):
-        raise TypeError(f"Process.{what} takes a pid, not {pid!r}")
-    if not pid.is_local():
-        raise ValueError(f"Process.{what}: {pid!r} lives on {pid.node}; ask that node, "
-                         f"e.g. rpc.call({pid.node!r}, ...)")
-    return pid

@@ -29,12 +29,17 @@ import struct
 import threading
 from collections import deque
 
-from multiprocess.connection import (AuthenticationError, Connection,
-                                     answer_challenge, deliver_challenge)
+from multiprocess.connection import (
+    AuthenticationError,
+    Connection,
+    answer_challenge,
+    deliver_challenge,
+)
 
 from . import _names
 
-__all__ = ["encode", "decode_frame", "Undecodable", "Channel", "client_handshake", "server_handshake",
+__all__ = ["encode", "decode_frame", "Undecodable", "Channel", "client_handshake",
+           "server_handshake",
            "AuthenticationError"]
 
 # ---- handshake
@@ -75,7 +80,7 @@ def encode(obj) -> bytes:
             return _ITEM.pack(TAG_PICKLE, len(data)) + data
     except Exception:
         pass
-    import dill                        # imported on first need: it costs ~60 ms
+    import dill  # imported on first need: it costs ~60 ms
     try:
         data = dill.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL, recurse=True)
     except Exception as exc:

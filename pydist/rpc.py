@@ -1,7 +1,7 @@
 """rpc: run a function on another node (Erlang's ``:rpc``).
 
     rpc.call("b@vm", "operator", "add", [1, 2])      # Elixir: :rpc.call(:b@vm, Kernel, :+, [1, 2])
-    rpc.call("b@vm", my_function, [42])              # a function from this notebook travels by value
+    rpc.call("b@vm", my_function, [42])    # a function from this notebook travels by value
 
 Failures raise ``BadRpc`` with a ``reason``: ``"nodedown"``, ``"timeout"``,
 ``"undef"`` (no such module or function there) or ``"exception"`` (the function
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import sys
+import threading
 from typing import Any, Callable
 
 from . import _transport as wire
@@ -63,7 +65,7 @@ def call(node: str, *args, timeout: float | None = None) -> Any:
                      "first")
     if node == dist.name:
         return _apply_here(mod, fun, fargs, node)
-    payload = wire.encode((mod, fun, fargs))
+    payload = (mod, fun, fargs) if mod is not None else wire.encode((mod, fun, fargs))
     return dist.request(node, lambda ref, caller: (wire.CALL, ref, caller, payload, True),
                         timeout)
 
@@ -105,10 +107,17 @@ def multicall(*args, timeout: float | None = None) -> tuple[list, list]:
 
 # ---------------------------------------------------------------- the serving side
 
+_resolved: dict[tuple[str, str], tuple[object, Callable]] = {}
+
+
 def _resolve(mod: str, fun: str, node: str) -> Callable:
     """``("os.path", "join")`` -> os.path.join; dotted names reach into classes too:
     ``("pydist", "Node.self")``, and built-in types stand for modules: ``("str",
-    "upper")``. Missing pieces raise BadRpc("undef")."""
+    "upper")``. Missing pieces raise BadRpc("undef"). Remembered while the module
+    stays the one imported (an rpc server calls the same few functions again and again)."""
+    known = _resolved.get((mod, fun))
+    if known is not None and sys.modules.get(mod) is known[0]:
+        return known[1]
     parts = mod.split(".")
     for i in range(len(parts), 0, -1):
         try:
@@ -122,7 +131,7 @@ def _resolve(mod: str, fun: str, node: str) -> Callable:
         if not hasattr(builtins, parts[0]):
             raise BadRpc("undef", node, f"no module named {mod!r} on {node}")
         obj, rest = builtins, parts                # "str", "upper": a built-in type
-
+    module = obj
     try:
         for attr in rest + fun.split("."):
             obj = getattr(obj, attr)
@@ -130,6 +139,8 @@ def _resolve(mod: str, fun: str, node: str) -> Callable:
         raise BadRpc("undef", node, f"{mod}.{fun} does not exist on {node}") from None
     if not callable(obj):
         raise BadRpc("undef", node, f"{mod}.{fun} on {node} is not a function")
+    if module is sys.modules.get(mod):
+        _resolved[(mod, fun)] = (module, obj)
     return obj
 
 
@@ -150,9 +161,12 @@ def _remote_error(exc: BaseException, node: str) -> BadRpc:
                   remote_traceback=text)
 
 
-def _unpack(payload: bytes, node: str) -> tuple:
-    """The function part of a CALL or SPAWN, decoded apart from the rest, so that
-    one this node cannot load is answered with a clear BadRpc instead of silence."""
+def _unpack(payload: bytes | tuple, node: str) -> tuple:
+    """The function part of a CALL or SPAWN. A function travels as bytes, decoded
+    apart from the rest, so that one this node cannot load is answered with a clear
+    BadRpc instead of silence; a module and function name travel as they are."""
+    if isinstance(payload, tuple):
+        return payload
     [value] = wire.decode_frame(payload)
     if isinstance(value, wire.Undecodable):
         raise BadRpc("undef", node, f"{node} cannot load the function it was sent "
@@ -168,8 +182,10 @@ def _serve(dist, peer, item: tuple) -> None:
         peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, None)))
         return
     _, ref, caller, payload, want_reply = item
-    proc = _table.new_proc(group_leader=caller, spawned=True)
-    _table.local.proc = proc
+    local = _table.local
+    local.leader, local.proc = caller, None      # a process is made only if it asks self()
+    me = threading.get_ident()
+    _table.serving.add(me)
     try:
         mod, fun, args = _unpack(payload, dist.name)
         ok, value = True, _apply_here(mod, fun, args, dist.name)
@@ -178,8 +194,10 @@ def _serve(dist, peer, item: tuple) -> None:
     except BaseException as exc:          # SystemExit and the like: still an answer
         ok, value = False, _remote_error(exc, dist.name)
     finally:
-        _table.exit(proc, "normal")
-        _table.local.proc = None
+        if local.proc is not None:
+            _table.exit(local.proc, "normal")
+        local.leader = local.proc = None
+        _table.serving.discard(me)
     if want_reply:
         try:
             data = wire.encode((wire.REPLY, ref, caller, ok, value))

@@ -2,7 +2,8 @@
 
 Tasks
   1. log_line(pid, action): the article's log text for an "add" or a "status".
-  2. handle_stock(stock): answer every caller: the new stock for "add", ("show", stock) for "status".
+  2. handle_stock(stock): answer every caller: the new stock for "add", ("show", stock)
+     for "status".
   3. ask_status(dest, timeout): ask for the stock; return the list inside ("show", stock).
   4. node_number(pid): the first number of a pid, 0 for a local one.
 

@@ -56,6 +56,6 @@ def supervise(name: str, fun, args: list, restarts: int) -> int:
         if made == restarts:
             return made
         ref = Process.monitor(pid)
-        receive(match=lambda m: isinstance(m, tuple) and m[:2] == ("DOWN", ref))
+        receive(match=lambda m: isinstance(m, tuple) and m[:2] == ("DOWN", ref))  # noqa: B023
         made += 1
     # END SOLUTION

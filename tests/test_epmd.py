@@ -2,11 +2,9 @@ import socket
 import time
 
 import pytest
-
-from pydist import Node, PydistError
-from pydist import _epmd
-
 from conftest import EPMD_PORT, python, spawn_python, stop_process, unique
+
+from pydist import Node, PydistError, _epmd
 
 
 def _raw(line: bytes) -> bytes:
@@ -86,7 +84,8 @@ def test_an_auto_started_mapper_exits_when_its_last_node_is_gone():
         t = time.monotonic()
         while time.monotonic() - t < 5:
             try:
-                socket.create_connection(("127.0.0.1", int(__import__("os").environ["PYDIST_EPMD_PORT"])), 0.2).close()
+                port = int(__import__("os").environ["PYDIST_EPMD_PORT"])
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
             except OSError:
                 print("gone after", round(time.monotonic() - t, 1)); break
             time.sleep(0.05)

@@ -4,9 +4,9 @@ import shutil
 import subprocess
 import sys
 
-from pydist._exercises import out_of_sync, stub_text
-
 from conftest import ROOT
+
+from pydist._exercises import out_of_sync, stub_text
 
 
 def check(*args, cwd=ROOT, env=None):

@@ -1,9 +1,8 @@
 import pytest
+from conftest import HOST
 
 from pydist import Node, PydistError
 from pydist._names import NO_NODE, parse
-
-from conftest import HOST
 
 
 def test_a_bare_name_is_a_short_name_on_this_host():

@@ -5,11 +5,10 @@ import threading
 import time
 
 import pytest
+from conftest import HOST, python, spawn_python, stop_process, unique
 
 from pydist import BadRpc, Node, Process, PydistError, peer, receive, rpc
 from pydist._process import _table
-
-from conftest import HOST, python, spawn_python, stop_process, unique
 
 
 def wait_for(check, timeout=3.0):

@@ -1,10 +1,10 @@
 """The project's set-up files agree with each other."""
 import re
+
 import tomllib
+from conftest import ROOT
 
 import pydist
-
-from conftest import ROOT
 
 
 def _pyproject():

@@ -2,10 +2,9 @@ import os
 import time
 
 import pytest
+from conftest import HOST, spawn_python, stop_process
 
 from pydist import Node, PydistError, peer, rpc
-
-from conftest import HOST, spawn_python, stop_process
 
 
 def test_start_connects_and_stop_ends_the_os_process(node):

@@ -103,7 +103,8 @@ def test_register_needs_a_string_name():
 
 
 def test_sending_to_an_unregistered_local_name_raises_and_says_why():
-    with pytest.raises(ValueError, match=r"no process is registered as 'nobody'.*Process.registered"):
+    with pytest.raises(ValueError,
+                       match=r"no process is registered as 'nobody'.*Process.registered"):
         send("nobody", "hi")
 
 

@@ -2,10 +2,9 @@ import math
 import time
 
 import pytest
+from conftest import HOST
 
 from pydist import BadRpc, Node, Process, peer, pid_to_list, receive, rpc, self, send
-
-from conftest import HOST
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ import struct
 import time
 
 import pytest
-
-from pydist import Node, peer, rpc
-from pydist import _epmd
-from pydist import _transport as wire
-
 from conftest import python
+
+from pydist import Node, _epmd, peer, rpc
+from pydist import _transport as wire
 
 
 def _tag(item: bytes) -> str:
@@ -95,7 +93,7 @@ def test_a_wrong_cookie_is_refused_on_both_sides(node, capsys):
     assert "the cookies differ" in r.stderr
     time.sleep(0.1)
     err = capsys.readouterr().err
-    assert f"connection attempt from node intruder@" in err and "the cookies differ" in err
+    assert "connection attempt from node intruder@" in err and "the cookies differ" in err
     assert Node.list() == []
     with peer.start("friend") as friend:          # and this node still serves
         assert Node.ping(friend.node) == "pong"

@@ -34,7 +34,8 @@ def task3(ex):
         expected = sorted([Node.self(), w2.node])
         took = ex.wait_for_mesh(w1.node, expected, 3.0)
         assert isinstance(took, float) and 0 <= took < 3, \
-            f"called wait_for_mesh({w1.node!r}, {expected}), expected the seconds it took, got {took!r}"
+            f"called wait_for_mesh({w1.node!r}, {expected}), expected the seconds it took, " \
+            f"got {took!r}"
         try:
             ex.wait_for_mesh(w1.node, expected + ["ghost@nowhere"], 0.3)
         except TimeoutError:

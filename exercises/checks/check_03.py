@@ -25,8 +25,10 @@ def task2(ex):
 
 def task3(ex):
     b = _b()
-    expect(ex.call_or(0, b, "operator", "add", [1, 2]), 3, f"call_or(0, {b!r}, 'operator', 'add', [1, 2])")
-    expect(ex.call_or(-1, b, "nosuchmodule", "f", []), -1, f"call_or(-1, {b!r}, 'nosuchmodule', 'f', [])")
+    expect(ex.call_or(0, b, "operator", "add", [1, 2]), 3,
+           f"call_or(0, {b!r}, 'operator', 'add', [1, 2])")
+    expect(ex.call_or(-1, b, "nosuchmodule", "f", []), -1,
+           f"call_or(-1, {b!r}, 'nosuchmodule', 'f', [])")
     gone = f"gone@{Node.self().split('@')[1]}"
     expect(ex.call_or("down", gone, "os", "getpid", []), "down", f"call_or('down', {gone!r}, ...)")
 

@@ -34,6 +34,7 @@ def task2(ex):
 
 def _server(folder):
     from pathlib import Path
+
     from pydist import receive, send
     while True:
         _, sender, name = receive()

@@ -1,0 +1,1 @@
+"""pydist's benchmarks: ``python -m bench`` (or ``make bench``)."""

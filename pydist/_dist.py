@@ -1,0 +1,449 @@
+"""The distribution runtime of a node: its connections, the mesh, heartbeats.
+
+One ``Dist`` object owns everything distribution needs: the listening socket, the
+registration with the port mapper, one connection per connected node, the threads
+that read them and the heartbeat. ``Node.stop()`` releases all of it.
+
+Connections are opened on first use and form a full mesh, as in Erlang: when two
+nodes connect, each tells the other which nodes it knows, and they connect to those.
+A connection is lost when the other side closes it, when its process dies (the
+kernel closes the socket: noticed at once), or when nothing, not even a heartbeat
+tick, has arrived for ``heartbeat`` seconds (a frozen or cut-off node).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Callable
+
+from multiprocess.connection import Listener
+
+from . import _epmd, _names
+from . import _transport as wire
+from ._console import console
+from ._errors import BadRpc
+from ._pool import Pool
+from ._process import Pid, Ref, _table, spawn
+from ._registry import add_watcher
+
+__all__ = ["Dist", "CONNECT_TIMEOUT"]
+
+CONNECT_TIMEOUT = 2.0          # seconds to find, reach and authenticate a node
+
+
+class _Peer:
+    """One connected node."""
+
+    def __init__(self, name: str, channel: wire.Channel):
+        self.name = name
+        self.channel = channel
+        self.last_recv = time.monotonic()
+        self.monitors: dict[Ref, tuple[Pid, object]] = {}   # our monitors on its processes
+        self.lost = False
+
+
+class Dist:
+    def __init__(self, node: _names.NodeName, cookie: bytes, heartbeat: float):
+        self.node, self.name, self.cookie, self.heartbeat = node, node.full, cookie, heartbeat
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.peers: dict[str, _Peer] = {}
+        self.connecting: dict[str, threading.Event] = {}
+        self.pending: dict[Ref, tuple] = {}           # rpc calls waiting: ref -> (proc, node)
+        self.node_monitors: dict[str, list[Pid]] = {}
+        self.children: list = []                      # peers started by this node
+        self.stopped = threading.Event()
+        self.pool = Pool()
+
+    # ------------------------------------------------------------ start / stop
+    def start(self) -> None:
+        address = self.node.address()
+        self.listener = Listener((address, 0), family="AF_INET", backlog=64)
+        try:
+            self.registration = _epmd.ensure_registered(address, self.node.name,
+                                                        self.listener.address[1])
+        except BaseException:
+            self.listener.close()
+            raise
+        for target, name in ((self._accept_loop, "accept"), (self._tick_loop, "heartbeat")):
+            threading.Thread(target=target, daemon=True, name=f"pydist-{name}").start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for child in list(self.children):
+            child.stop()
+        _shutdown_socket(self.listener._listener._socket)   # wakes accept()
+        self.listener.close()
+        self.registration.close()
+        for peer in list(self.peers.values()):
+            peer.channel.shutdown()                   # each reader reports nodedown
+        deadline = time.monotonic() + 1.0
+        with self.changed:
+            while self.peers and time.monotonic() < deadline:
+                self.changed.wait(0.05)
+        self.pool.stop()
+
+    def log(self, text: str) -> None:
+        print(f"pydist {self.name}: {text}", file=sys.stderr)
+
+    # ------------------------------------------------------------ connecting
+    def connect(self, node: str, timeout: float = CONNECT_TIMEOUT) -> _Peer | None:
+        peer = self.peers.get(node)
+        if peer is not None or self.stopped.is_set():
+            return peer
+        target = _names.parse(node)
+        if target.long != self.node.long:
+            kinds = ("long", "short") if self.node.long else ("short", "long")
+            self.log(f"cannot connect to {node}: this node has a {kinds[0]} name and "
+                     f"{node} a {kinds[1]} one (Erlang refuses to mix them too)")
+            return None
+        with self.lock:
+            event = self.connecting.get(node)
+            mine = event is None
+            if mine:
+                event = self.connecting[node] = threading.Event()
+        if not mine:
+            event.wait(timeout)
+            return self.peers.get(node)
+        try:
+            return self._dial(target, timeout)
+        finally:
+            with self.lock:
+                del self.connecting[node]
+            event.set()
+
+    def _dial(self, target: _names.NodeName, timeout: float) -> _Peer | None:
+        try:
+            address = target.address()
+            port = _epmd.lookup(address, target.name, timeout=timeout)
+            if port is None:
+                return None
+            conn = wire.open_connection((address, port), timeout)
+        except (OSError, ValueError):
+            return None
+        try:
+            status = wire.client_handshake(conn, self.name, target.full, self.cookie)
+        except wire.AuthenticationError:
+            conn.close()
+            self.log(f"{target.full} refused the connection: the cookies differ "
+                     f"(give both nodes the same cookie: cookie=..., --cookie or PYDIST_COOKIE)")
+            return None
+        except (OSError, EOFError):
+            conn.close()
+            return None
+        if status == wire.OK:
+            peer = self._add_peer(target.full, conn)
+            self.pool.submit(self._read, peer)
+            return peer
+        conn.close()
+        if status == wire.DUP:                        # its connection to us wins
+            deadline = time.monotonic() + timeout
+            with self.changed:
+                while target.full not in self.peers and time.monotonic() < deadline:
+                    self.changed.wait(0.05)
+            return self.peers.get(target.full)
+        self.log(f"{target.full} refused the connection: {status.decode(errors='replace')}")
+        return None
+
+    def _accept_loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn = self.listener.accept()
+            except OSError:
+                if self.stopped.is_set():
+                    return
+                continue
+            self.pool.submit(self._handshake_in, wire.accepted(conn))
+
+    def _handshake_in(self, conn) -> None:
+        where = _peer_address(conn)
+        try:
+            src, dst = wire.read_hello(conn)
+            if dst != self.name:
+                conn.send_bytes(wire.NAK + b" this is " + self.name.encode())
+                raise ValueError(f"it asked for {dst}")
+            if _names.parse(src).long != self.node.long:
+                conn.send_bytes(wire.NAK + b" short and long names do not mix")
+                kind = "long" if self.node.long else "short"
+                raise ValueError(f"{src} does not use {kind} names")
+            wire.server_handshake(conn, self.cookie)
+        except wire.AuthenticationError:
+            self.log(f"connection attempt from node {src} rejected: the cookies differ")
+            conn.close()
+            return
+        except (ValueError, OSError, EOFError) as exc:
+            self.log(f"refused a connection from {where}: {exc}")
+            conn.close()
+            return
+        with self.lock:
+            if src in self.peers or (src in self.connecting and self.name < src):
+                conn.send_bytes(wire.DUP)
+                conn.close()
+                return
+            conn.send_bytes(wire.OK)
+            peer = self._add_peer(src, conn)
+        self._read(peer)
+
+    def _add_peer(self, name: str, conn) -> _Peer:
+        peer = _Peer(name, wire.Channel(conn))
+        with self.changed:
+            others = [n for n in self.peers if n != name]
+            self.peers[name] = peer
+            self.changed.notify_all()
+        peer.channel.send(wire.encode((wire.NODES, others)))
+        return peer
+
+    # ------------------------------------------------------------ reading
+    def _read(self, peer: _Peer) -> None:
+        threading.current_thread().name = f"pydist-reader-{peer.name}"
+        channel = peer.channel
+        while True:
+            try:
+                frame = channel.recv()
+            except (EOFError, OSError):
+                break
+            peer.last_recv = time.monotonic()
+            if not frame:
+                continue                                   # a heartbeat tick
+            try:
+                items = wire.decode_frame(frame)
+            except Exception as exc:
+                self.log(f"dropped the connection to {peer.name}: undecodable data ({exc})")
+                break
+            calls = []
+            for item in items:
+                if isinstance(item, wire.Undecodable):
+                    self.log(f"dropped a message from {peer.name}: {item.error}")
+                elif item[0] in (wire.CALL, wire.SYNC):
+                    calls.append(item)
+                else:
+                    self._dispatch(peer, item)
+            if calls:
+                # Leader/follower: another thread reads on while this one runs the
+                # call and replies, so a call costs no thread hand-off here.
+                self.pool.submit(self._read, peer)
+                from . import rpc
+                for item in calls[1:]:
+                    self.pool.submit(rpc._serve, self, peer, item)
+                rpc._serve(self, peer, calls[0])
+                return
+        self._lost(peer)
+
+    def _dispatch(self, peer: _Peer, item: tuple) -> None:
+        op = item[0]
+        if op == wire.SEND:
+            proc = _table.procs.get(item[1])
+            if proc is not None:
+                proc.deliver(item[2])
+        elif op == wire.REG_SEND:
+            proc = _table.names.get(item[1])
+            if proc is not None:
+                proc.deliver(item[2])
+        elif op == wire.REPLY:
+            self.reply(item[1], item[3], item[4])
+        elif op == wire.IO:
+            console.emit(item[2], item[4], item[3])
+        elif op == wire.NODES:
+            for name in item[1]:
+                if name != self.name and name not in self.peers:
+                    self.pool.submit(self.connect, name)
+        elif op == wire.SPAWN:
+            from .rpc import _unpack
+            _, ref, caller, payload = item
+            try:
+                fun, args = _unpack(payload, self.name)
+                answer = (True, spawn(fun, *args, group_leader=caller))
+            except BadRpc as exc:
+                answer = (False, exc)
+            peer.channel.send(wire.encode((wire.REPLY, ref, caller, *answer)))
+        elif op == wire.MONITOR:
+            add_watcher(item[1], item[2], item[3])
+        elif op == wire.DEMONITOR:
+            with _table.lock:
+                for proc in _table.procs.values():
+                    proc.watchers.pop(item[1], None)
+        elif op == wire.DOWN:
+            _, ref, watcher, target, reason = item
+            if peer.monitors.pop(ref, None) is not None:
+                _table.down(watcher, ref, target, reason)
+        elif op == wire.PING:
+            peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, "pong")))
+        elif op == wire.STOP:
+            threading.Thread(target=_stop_and_exit, daemon=True).start()
+
+    def _lost(self, peer: _Peer) -> None:
+        with self.changed:
+            if peer.lost:
+                return
+            peer.lost = True
+            if self.peers.get(peer.name) is peer:
+                del self.peers[peer.name]
+            self.changed.notify_all()
+            watchers = self.node_monitors.pop(peer.name, [])
+            calls = [ref for ref, (_, node) in self.pending.items() if node == peer.name]
+        peer.channel.close()
+        for pid in watchers:
+            proc = _table.lookup(pid)
+            if proc is not None:
+                proc.deliver(("nodedown", peer.name))
+        for ref, (watcher, target) in list(peer.monitors.items()):
+            _table.down(watcher, ref, target, "noconnection")
+        for ref in calls:
+            self.reply(ref, False, BadRpc("nodedown", peer.name,
+                                          f"the connection to {peer.name} was lost"))
+        with _table.lock:                 # its processes no longer watch ours
+            for proc in _table.procs.values():
+                for ref in [r for r, w in proc.watchers.items() if w.node == peer.name]:
+                    del proc.watchers[ref]
+
+    def _tick_loop(self) -> None:
+        while not self.stopped.wait(self.heartbeat / 4):
+            now = time.monotonic()
+            for peer in list(self.peers.values()):
+                if now - peer.last_recv > self.heartbeat:
+                    self.log(f"node {peer.name} is not responding (silent for "
+                             f"{self.heartbeat:g} s): connection removed")
+                    peer.channel.shutdown()
+                else:
+                    peer.channel.tick()
+
+    # ------------------------------------------------------------ sending
+    def send_item(self, node: str, item: tuple) -> bool:
+        data = wire.encode(item)              # a TypeError reaches the sender
+        peer = self.connect(node)
+        if peer is None:
+            return False
+        peer.channel.send(data)
+        return True
+
+    def send_to_pid(self, pid: Pid, msg) -> None:
+        self.send_item(pid.node, (wire.SEND, pid.num, msg))
+
+    def send_to_name(self, name: str, node: str, msg) -> None:
+        self.send_item(node, (wire.REG_SEND, name, msg))
+
+    def send_io(self, leader: Pid, stream: int, text: str) -> None:
+        peer = self.peers.get(leader.node)
+        if peer is None:
+            console.emit(stream, text, None)
+        else:
+            peer.channel.send(wire.encode((wire.IO, leader, stream, None, text)))
+
+    def send_down(self, watcher: Pid, ref: Ref, target, reason) -> None:
+        peer = self.peers.get(watcher.node)
+        if peer is None:
+            return
+        try:
+            data = wire.encode((wire.DOWN, ref, watcher, target, reason))
+        except TypeError:
+            data = wire.encode((wire.DOWN, ref, watcher, target, repr(reason)))
+        peer.channel.send(data)
+
+    def monitor_remote(self, ref: Ref, watcher: Pid, target) -> None:
+        node = target.node if isinstance(target, Pid) else target[1]
+        peer = self.connect(node)
+        if peer is None:
+            _table.down(watcher, ref, target, "noconnection")
+            return
+        peer.monitors[ref] = (watcher, target)
+        peer.channel.send(wire.encode((wire.MONITOR, ref, watcher, target)))
+        if peer.lost and peer.monitors.pop(ref, None) is not None:
+            _table.down(watcher, ref, target, "noconnection")
+
+    def demonitor(self, ref: Ref) -> None:
+        for peer in list(self.peers.values()):
+            if peer.monitors.pop(ref, None) is not None:
+                peer.channel.send(wire.encode((wire.DEMONITOR, ref)))
+
+    # ------------------------------------------------------------ request / reply
+    def request(self, node: str, make_item: Callable[[Ref, Pid], tuple],
+                timeout: float | None) -> object:
+        """Send a request to ``node`` and wait for its REPLY; raise BadRpc on failure."""
+        proc = _table.current()
+        ref = _table.make_ref()
+        data = wire.encode(make_item(ref, proc.pid))
+        peer = self.connect(node)
+        if peer is None:
+            raise BadRpc("nodedown", node, f"cannot reach {node}: is it running? "
+                         f"`python -m pydist names` lists the nodes on this host")
+        with self.lock:
+            self.pending[ref] = (proc, node)
+        console.dirty = True
+        try:
+            peer.channel.send(data)
+            if peer.lost:
+                raise BadRpc("nodedown", node, f"the connection to {node} was lost")
+            ok, value = _wait_reply(proc, ref, timeout, node)
+        finally:
+            with self.lock:
+                self.pending.pop(ref, None)
+            proc.replies.pop(ref, None)
+        if not ok:
+            raise value
+        return value
+
+    def reply(self, ref: Ref, ok: bool, value) -> None:
+        entry = self.pending.get(ref)
+        if entry is None:
+            return                                    # too late: the caller gave up
+        proc = entry[0]
+        with proc.cond:
+            proc.replies[ref] = (ok, value)
+            proc.cond.notify()
+
+    def settle(self) -> None:
+        """Let the processes here and on every connected node finish what they do
+        (run at the end of a notebook cell, so their output lands in that cell)."""
+        _table.quiet(1.0)
+        for _ in range(2):
+            for node in list(self.peers):
+                try:
+                    self.request(node, lambda ref, caller: (wire.SYNC, ref, caller), 2.0)
+                except BadRpc:
+                    pass
+            _table.quiet(0.5)
+
+
+def _wait_reply(proc, ref: Ref, timeout: float | None, node: str) -> tuple:
+    main = threading.current_thread() is threading.main_thread()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with proc.cond:
+        while True:
+            if main and console.pending:
+                console.drain()
+            answer = proc.replies.pop(ref, None)
+            if answer is not None:
+                return answer
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False, BadRpc("timeout", node, f"no answer from {node} "
+                                     f"within {timeout} s")
+            proc.cond.wait(remaining)
+
+
+def _peer_address(conn) -> str:
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        host, port = sock.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "an unknown address"
+    finally:
+        sock.detach()
+
+
+def _shutdown_socket(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _stop_and_exit() -> None:
+    from ._node import Node
+    Node.stop()
+    os._exit(0)
