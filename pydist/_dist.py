@@ -27,12 +27,14 @@ from . import _transport as wire
 from ._console import console
 from ._errors import BadRpc
 from ._pool import Pool
-from ._process import Pid, Ref, _table, spawn
+from ._process import Pid, Ref, _table, release_reader, spawn
 from ._registry import add_watcher
 
 __all__ = ["Dist", "CONNECT_TIMEOUT"]
 
 CONNECT_TIMEOUT = 2.0          # seconds to find, reach and authenticate a node
+HAND_OFF = 0.02                # an rpc call running longer than this in a connection's
+                               # reader gets another thread to read that connection on
 
 
 class _Peer:
@@ -44,6 +46,8 @@ class _Peer:
         self.last_recv = time.monotonic()
         self.monitors: dict[Ref, tuple[Pid, object]] = {}   # our monitors on its processes
         self.lost = False
+        self.serving_since: float | None = None   # the reader runs an rpc call since then
+        self.reader_moved = False                 # ... and another thread reads for it now
 
 
 class Dist:
@@ -218,20 +222,40 @@ class Dist:
             for item in items:
                 if isinstance(item, wire.Undecodable):
                     self.log(f"dropped a message from {peer.name}: {item.error}")
-                elif item[0] in (wire.CALL, wire.SYNC):
+                elif item[0] == wire.CALL:
                     calls.append(item)
+                elif item[0] == wire.SYNC:            # waits for quiet: never inline
+                    self.pool.submit(_serve_rpc, self, peer, item)
                 else:
                     self._dispatch(peer, item)
-            if calls:
-                # Leader/follower: another thread reads on while this one runs the
-                # call and replies, so a call costs no thread hand-off here.
-                self.pool.submit(self._read, peer)
-                from . import rpc
-                for item in calls[1:]:
-                    self.pool.submit(rpc._serve, self, peer, item)
-                rpc._serve(self, peer, calls[0])
-                return
+            if calls and not self._serve_inline(peer, calls):
+                return                    # another thread reads this connection now
         self._lost(peer)
+
+    def _serve_inline(self, peer: _Peer, calls: list) -> bool:
+        """Run rpc calls in the reader itself: no thread hand-off for a quick call.
+        A call that waits (in receive, rpc.call) or runs past HAND_OFF gets another
+        thread to read on (release_reader); returns whether this one still reads."""
+        for item in calls[1:]:
+            self.pool.submit(_serve_rpc, self, peer, item)
+        _table.local.serving_peer = peer
+        peer.serving_since = time.monotonic()
+        try:
+            _serve_rpc(self, peer, calls[0])
+        finally:
+            _table.local.serving_peer = None
+            with self.lock:
+                peer.serving_since = None
+                moved, peer.reader_moved = peer.reader_moved, False
+        return not moved
+
+    def release_reader(self, peer: _Peer) -> None:
+        """The thread serving a call inline for ``peer`` is about to wait: read on elsewhere."""
+        with self.lock:
+            if peer.serving_since is None or peer.reader_moved:
+                return
+            peer.reader_moved = True
+        self.pool.submit(self._read, peer)
 
     def _dispatch(self, peer: _Peer, item: tuple) -> None:
         op = item[0]
@@ -301,8 +325,17 @@ class Dist:
                     del proc.watchers[ref]
 
     def _tick_loop(self) -> None:
-        while not self.stopped.wait(self.heartbeat / 4):
+        """Heartbeats every heartbeat/4 s; every HAND_OFF s, free readers stuck in a call."""
+        next_tick = time.monotonic()
+        while not self.stopped.wait(HAND_OFF):
             now = time.monotonic()
+            for peer in list(self.peers.values()):
+                since = peer.serving_since
+                if since is not None and now - since > HAND_OFF:
+                    self.release_reader(peer)
+            if now < next_tick:
+                continue
+            next_tick = now + self.heartbeat / 4
             for peer in list(self.peers.values()):
                 if now - peer.last_recv > self.heartbeat:
                     self.log(f"node {peer.name} is not responding (silent for "
@@ -408,6 +441,11 @@ class Dist:
             _table.quiet(0.5)
 
 
+def _serve_rpc(dist, peer, item) -> None:
+    from .rpc import _serve
+    _serve(dist, peer, item)
+
+
 def _wait_reply(proc, ref: Ref, timeout: float | None, node: str) -> tuple:
     main = threading.current_thread() is threading.main_thread()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -422,6 +460,7 @@ def _wait_reply(proc, ref: Ref, timeout: float | None, node: str) -> tuple:
             if remaining is not None and remaining <= 0:
                 return False, BadRpc("timeout", node, f"no answer from {node} "
                                      f"within {timeout} s")
+            release_reader()
             proc.cond.wait(remaining)
 
 

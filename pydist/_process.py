@@ -232,6 +232,14 @@ console.settle = console.settle_local = lambda: _table.quiet(1.0)
 console.wake = lambda: _wake_main()
 
 
+def release_reader() -> None:
+    """About to wait: if this thread serves an rpc call inline for a connection, let
+    another thread read that connection on (the answer may come that way)."""
+    peer = getattr(_table.local, "serving_peer", None)
+    if peer is not None and _table.dist is not None:
+        _table.dist.release_reader(peer)
+
+
 def _wake_main() -> None:
     proc = _table.main_proc
     if proc is not None:
@@ -377,6 +385,7 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
             if proc.spawned:
                 proc.idle = True
                 _table.note_idle()
+            release_reader()
             proc.cond.wait(remaining)
 
 

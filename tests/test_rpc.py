@@ -4,7 +4,7 @@ import time
 import pytest
 from conftest import HOST
 
-from pydist import BadRpc, Node, Process, peer, pid_to_list, receive, rpc, self, send
+from pydist import BadRpc, Node, Process, peer, pid_to_list, receive, rpc, self, send, spawn
 
 
 @pytest.fixture
@@ -183,3 +183,25 @@ def test_a_message_the_other_node_cannot_load_is_dropped_alone(b, tmp_path, monk
     send(echo, only_here_too.Thing())
     send(echo, "plain")
     assert receive(timeout=2) == "plain"
+
+
+def test_a_call_that_waits_for_a_message_from_the_callers_node_gets_it(b):
+    caller_node = Node.self()
+    forwarder = spawn(lambda: send(*receive()))          # ((dest, msg)) -> send(dest, msg)
+    Process.register(forwarder, "t_forward")
+    try:
+        def waits():
+            send(("t_forward", caller_node), (self(), "ping"))
+            return receive(timeout=2)
+        assert rpc.call(b, waits, [], timeout=5) == "ping"
+    finally:
+        if Process.whereis("t_forward"):
+            Process.unregister("t_forward")
+
+
+def test_a_long_call_does_not_hold_up_the_connection(b):
+    spawn(rpc.call, b, "time", "sleep", [1.0])
+    time.sleep(0.05)
+    t = time.perf_counter()
+    assert rpc.call(b, "operator", "add", [1, 2]) == 3
+    assert time.perf_counter() - t < 0.5
