@@ -193,12 +193,12 @@ class Dist:
         self._read(peer)
 
     def _add_peer(self, name: str, conn) -> _Peer:
-        peer = _Peer(name, wire.Channel(conn))
+        peer = _Peer(name, wire.Channel(conn, name))
         with self.changed:
             others = [n for n in self.peers if n != name]
             self.peers[name] = peer
             self.changed.notify_all()
-        peer.channel.send(wire.encode((wire.NODES, others)))
+        peer.channel.send(wire.encode_parts((wire.NODES, others)))
         return peer
 
     # ------------------------------------------------------------ reading
@@ -218,16 +218,31 @@ class Dist:
             except Exception as exc:
                 self.log(f"dropped the connection to {peer.name}: undecodable data ({exc})")
                 break
-            calls = []
+            calls, box, batch = [], None, []      # messages for one process go in at once
             for item in items:
+                op = item[0]
+                if op == wire.SEND or op == wire.REG_SEND:
+                    proc = (_table.procs if op == wire.SEND else _table.names).get(item[1])
+                    if proc is not box:
+                        if batch:
+                            box.deliver_many(batch)
+                        box, batch = proc, []
+                    if proc is not None:
+                        batch.append(item[2])
+                    continue
+                if batch:
+                    box.deliver_many(batch)
+                    box, batch = None, []
                 if isinstance(item, wire.Undecodable):
                     self.log(f"dropped a message from {peer.name}: {item.error}")
-                elif item[0] == wire.CALL:
+                elif op == wire.CALL:
                     calls.append(item)
-                elif item[0] == wire.SYNC:            # waits for quiet: never inline
+                elif op == wire.SYNC:                 # waits for quiet: never inline
                     self.pool.submit(_serve_rpc, self, peer, item)
                 else:
                     self._dispatch(peer, item)
+            if batch:
+                box.deliver_many(batch)
             if calls and not self._serve_inline(peer, calls):
                 return                    # another thread reads this connection now
         self._lost(peer)
@@ -259,15 +274,7 @@ class Dist:
 
     def _dispatch(self, peer: _Peer, item: tuple) -> None:
         op = item[0]
-        if op == wire.SEND:
-            proc = _table.procs.get(item[1])
-            if proc is not None:
-                proc.deliver(item[2])
-        elif op == wire.REG_SEND:
-            proc = _table.names.get(item[1])
-            if proc is not None:
-                proc.deliver(item[2])
-        elif op == wire.REPLY:
+        if op == wire.REPLY:
             self.reply(item[1], item[3], item[4])
         elif op == wire.IO:
             console.emit(item[2], item[4], item[3])
@@ -283,7 +290,7 @@ class Dist:
                 answer = (True, spawn(fun, *args, group_leader=caller))
             except BadRpc as exc:
                 answer = (False, exc)
-            peer.channel.send(wire.encode((wire.REPLY, ref, caller, *answer)))
+            peer.channel.send(wire.encode_parts((wire.REPLY, ref, caller, *answer)))
         elif op == wire.MONITOR:
             add_watcher(item[1], item[2], item[3])
         elif op == wire.DEMONITOR:
@@ -295,7 +302,7 @@ class Dist:
             if peer.monitors.pop(ref, None) is not None:
                 _table.down(watcher, ref, target, reason)
         elif op == wire.PING:
-            peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, "pong")))
+            peer.channel.send(wire.encode_parts((wire.REPLY, item[1], item[2], True, "pong")))
         elif op == wire.STOP:
             threading.Thread(target=_stop_and_exit, daemon=True).start()
 
@@ -346,7 +353,7 @@ class Dist:
 
     # ------------------------------------------------------------ sending
     def send_item(self, node: str, item: tuple) -> bool:
-        data = wire.encode(item)              # a TypeError reaches the sender
+        data = wire.encode_parts(item)        # a TypeError reaches the sender
         peer = self.connect(node)
         if peer is None:
             return False
@@ -364,16 +371,16 @@ class Dist:
         if peer is None:
             console.emit(stream, text, None)
         else:
-            peer.channel.send(wire.encode((wire.IO, leader, stream, None, text)))
+            peer.channel.send(wire.encode_parts((wire.IO, leader, stream, None, text)))
 
     def send_down(self, watcher: Pid, ref: Ref, target, reason) -> None:
         peer = self.peers.get(watcher.node)
         if peer is None:
             return
         try:
-            data = wire.encode((wire.DOWN, ref, watcher, target, reason))
+            data = wire.encode_parts((wire.DOWN, ref, watcher, target, reason))
         except TypeError:
-            data = wire.encode((wire.DOWN, ref, watcher, target, repr(reason)))
+            data = wire.encode_parts((wire.DOWN, ref, watcher, target, repr(reason)))
         peer.channel.send(data)
 
     def monitor_remote(self, ref: Ref, watcher: Pid, target) -> None:
@@ -383,14 +390,14 @@ class Dist:
             _table.down(watcher, ref, target, "noconnection")
             return
         peer.monitors[ref] = (watcher, target)
-        peer.channel.send(wire.encode((wire.MONITOR, ref, watcher, target)))
+        peer.channel.send(wire.encode_parts((wire.MONITOR, ref, watcher, target)))
         if peer.lost and peer.monitors.pop(ref, None) is not None:
             _table.down(watcher, ref, target, "noconnection")
 
     def demonitor(self, ref: Ref) -> None:
         for peer in list(self.peers.values()):
             if peer.monitors.pop(ref, None) is not None:
-                peer.channel.send(wire.encode((wire.DEMONITOR, ref)))
+                peer.channel.send(wire.encode_parts((wire.DEMONITOR, ref)))
 
     # ------------------------------------------------------------ request / reply
     def request(self, node: str, make_item: Callable[[Ref, Pid], tuple],
@@ -398,7 +405,7 @@ class Dist:
         """Send a request to ``node`` and wait for its REPLY; raise BadRpc on failure."""
         proc = _table.current()
         ref = _table.make_ref()
-        data = wire.encode(make_item(ref, proc.pid))
+        data = wire.encode_parts(make_item(ref, proc.pid))
         peer = self.connect(node)
         if peer is None:
             raise BadRpc("nodedown", node, f"cannot reach {node}: is it running? "

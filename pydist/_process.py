@@ -114,6 +114,12 @@ class _Proc:
             self.idle = False
             self.cond.notify()
 
+    def deliver_many(self, msgs: list) -> None:
+        with self.cond:
+            self.mailbox.extend(msgs)
+            self.idle = False
+            self.cond.notify()
+
 
 class _Table:
     """Every local process, the registry and the node monitors: one object, one lock."""

@@ -53,7 +53,7 @@ class Peer:
             dist.children.remove(self)
             peer = dist.peers.get(self.node)
             if peer is not None:
-                peer.channel.send(wire.encode((wire.STOP,)))
+                peer.channel.send(wire.encode_parts((wire.STOP,)))
         else:
             dist = None
         try:
@@ -171,7 +171,7 @@ def _child_main(node: str, parent: str, watch_fd: int) -> None:
         peer = dist.peers.get(parent)
         if peer is None:
             return False
-        peer.channel.send(wire.encode((wire.IO, None, stream, label or node, text)))
+        peer.channel.send(wire.encode_parts((wire.IO, None, stream, label or node, text)))
         return True
     console.forward = forward
     os.write(1, f"{READY}\n".encode())

@@ -179,7 +179,7 @@ def _serve(dist, peer, item: tuple) -> None:
     """Run one CALL (or SYNC) from ``peer`` in this thread and send the reply."""
     if item[0] == wire.SYNC:
         _table.quiet(1.0)
-        peer.channel.send(wire.encode((wire.REPLY, item[1], item[2], True, None)))
+        peer.channel.send(wire.encode_parts((wire.REPLY, item[1], item[2], True, None)))
         return
     _, ref, caller, payload, want_reply = item
     local = _table.local
@@ -200,9 +200,9 @@ def _serve(dist, peer, item: tuple) -> None:
         _table.serving.discard(me)
     if want_reply:
         try:
-            data = wire.encode((wire.REPLY, ref, caller, ok, value))
+            data = wire.encode_parts((wire.REPLY, ref, caller, ok, value))
         except TypeError as exc:
-            data = wire.encode((wire.REPLY, ref, caller, False, BadRpc(
+            data = wire.encode_parts((wire.REPLY, ref, caller, False, BadRpc(
                 "exception", dist.name, f"the result cannot be sent back: {exc}",
                 remote_type="TypeError", remote_message=str(exc))))
         peer.channel.send(data)

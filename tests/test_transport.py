@@ -105,3 +105,22 @@ def test_the_first_connect_is_fast(node):
         t = time.perf_counter()
         assert Node.connect(p.node)
         assert time.perf_counter() - t < 0.2, "no 44 ms Nagle stall in the handshake"
+
+
+def test_large_plain_data_skips_the_search_for_main_but_large_code_does_not():
+    blob = bytes(100_000)
+    assert _tag(wire.encode(("blob", blob))) == "P"
+    assert wire._plain(("blob", blob, {"k": [1, 2.0, None]}))
+    assert not wire._plain(("blob", blob, len))
+    import __main__
+    exec(compile("def big():\n    return 1\n", "<cell>", "exec"), __main__.__dict__)
+    try:
+        assert _tag(wire.encode((blob, __main__.big))) == "D"
+    finally:
+        del __main__.big
+
+
+def test_a_message_over_the_limit_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(wire, "MAX_ITEM", 1000)
+    with pytest.raises(TypeError, match="send it in chunks"):
+        wire.encode(bytes(2000))
