@@ -179,7 +179,10 @@ class Dist:
             self.log(f"connection attempt from node {src} rejected: the cookies differ")
             conn.close()
             return
-        except (ValueError, OSError, EOFError) as exc:
+        except (EOFError, ConnectionResetError):
+            conn.close()                  # it went away mid-handshake (a node killed, say)
+            return
+        except (ValueError, OSError) as exc:
             self.log(f"refused a connection from {where}: {exc}")
             conn.close()
             return

@@ -330,7 +330,8 @@ def send(dest, msg):
             _table.dist.send_to_pid(dest, msg)
     elif isinstance(dest, str):
         _local_name(dest, msg).deliver(msg)
-    elif isinstance(dest, tuple) and len(dest) == 2 and all(isinstance(x, str) for x in dest):
+    elif (isinstance(dest, tuple) and len(dest) == 2 and isinstance(dest[0], str)
+          and isinstance(dest[1], str)):
         name, node = dest
         if node == _table.node_name():
             _local_name(name, msg).deliver(msg)

@@ -79,12 +79,29 @@ def no_leaks():
     assert not left, f"the test left child processes running: {sorted(left)}"
 
 
+def peer_processes() -> set[int]:
+    """OS pids of every pydist peer running on this machine."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"pydist" in cmd and b"_peer" in cmd:
+                found.add(int(entry.name))
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
-def mapper_exits_at_the_end():
+def nothing_left_at_the_end():
+    """After everything (notebooks included): no peer left, and the mapper gone."""
+    before = peer_processes()
     yield
     deadline = time.monotonic() + 6
-    while mapper_running() and time.monotonic() < deadline:
+    while (mapper_running() or peer_processes() - before) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert not peer_processes() - before, "peer processes outlived the test session"
     assert not mapper_running(), "the auto-started port mapper did not exit when idle"
 
 

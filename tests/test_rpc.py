@@ -205,3 +205,18 @@ def test_a_long_call_does_not_hold_up_the_connection(b):
     t = time.perf_counter()
     assert rpc.call(b, "operator", "add", [1, 2]) == 3
     assert time.perf_counter() - t < 0.5
+
+
+def test_many_messages_each_way_arrive_complete_and_in_order(b):
+    me = self()
+
+    def collector(n, reply_to):
+        got = [receive(timeout=5) for _ in range(n)]
+        send(reply_to, got)
+        for i in range(n):                      # and a stream back
+            send(reply_to, ("back", i))
+    pid = Node.spawn(b, collector, 3000, me)
+    for i in range(3000):
+        send(pid, i)
+    assert receive(timeout=10) == list(range(3000))
+    assert [receive(timeout=5)[1] for _ in range(3000)] == list(range(3000))

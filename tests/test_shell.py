@@ -28,3 +28,14 @@ def test_errors_at_the_prompt_do_not_end_it():
 def test_without_arguments_it_explains_itself():
     r = python("", args=[])
     assert r.returncode == 2 and "--sname" in r.stdout
+
+
+def test_the_console_script_is_installed_beside_python():
+    import os
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(sys.executable), "pydist")
+    assert os.path.exists(script), "pip install -e . installs the `pydist` command"
+    r = subprocess.run([script, "--sname", "script_t"], input="Node.alive()\n",
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert "True" in r.stdout, r.stdout + r.stderr
