@@ -29,6 +29,8 @@ from ._errors import BadRpc
 from ._pool import Pool
 from ._process import Pid, Ref, _table, release_reader, spawn
 from ._registry import add_watcher
+from .rpc import _serve as _serve_rpc
+from .rpc import _unpack
 
 __all__ = ["Dist", "CONNECT_TIMEOUT"]
 
@@ -286,7 +288,6 @@ class Dist:
                 if name != self.name and name not in self.peers:
                     self.pool.submit(self.connect, name)
         elif op == wire.SPAWN:
-            from .rpc import _unpack
             _, ref, caller, payload = item
             try:
                 fun, args = _unpack(payload, self.name)
@@ -449,11 +450,6 @@ class Dist:
                 except BadRpc:
                     pass
             _table.quiet(0.5)
-
-
-def _serve_rpc(dist, peer, item) -> None:
-    from .rpc import _serve
-    _serve(dist, peer, item)
 
 
 def _wait_reply(proc, ref: Ref, timeout: float | None, node: str) -> tuple:
