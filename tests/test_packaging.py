@@ -41,8 +41,16 @@ def test_the_public_names_are_those_of_the_rosetta_table():
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme and "make lab" in readme
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "python3 course.py test" in readme and "python3 course.py lab" in readme
+    assert "python3 course.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_course_py_explains_itself():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, str(ROOT / "course.py")], capture_output=True,
+                       text=True, check=False, timeout=30)
+    assert r.returncode == 2 and "python3 course.py test" in r.stdout
 
 
 def test_the_console_script_is_declared():
