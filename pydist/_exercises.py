@@ -109,9 +109,10 @@ def ask(pid, message, *, called: str, timeout: float = 2.0, match=None):
         Process.demonitor(ref)
     if isinstance(answer, tuple) and answer[:2] == ("DOWN", ref):
         if answer[4] == "noproc":
-            raise AssertionError(f"called {called}: no process was running there (did it "
-                                 f"crash? its report is printed above)")
-        raise AssertionError(f"called {called}: the process died: {answer[4]!r}")
+            raise AssertionError(f"called {called}: the process is gone: it had already "
+                                 f"stopped (did it crash? its report is printed above)")
+        raise AssertionError(f"called {called}: the process is gone: it died with "
+                             f"{answer[4]!r}")
     return answer
 
 

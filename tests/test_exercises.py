@@ -53,7 +53,7 @@ def test_every_untouched_stub_fails_every_task():
 def test_a_failing_task_explains_what_was_called_and_what_came_back():
     r = check("04")
     assert "called counter() then ('get', me)" in r.stdout
-    assert "the process died" in r.stdout
+    assert "the process is gone" in r.stdout
 
 
 def test_a_loop_that_never_ends_is_reported_not_waited_for(tmp_path):
