@@ -1,4 +1,4 @@
-"""Processes: pids, mailboxes, the registry, monitors; spawn/send/receive.
+"""Processes: pids, mailboxes and the process table; spawn, send, receive, flush.
 
 A pydist process is a Python thread with a mailbox, as close to an Erlang process
 as threads allow. The thread running a notebook or the prompt is a process too:
