@@ -49,6 +49,8 @@ def main(argv: list[str]) -> int:
     ensure(EXTRAS[command])
     if command == "lab":
         args = [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"), *rest]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:    # a container, often
+            args.append("--allow-root")
     elif command == "test":
         args = [str(PYTHON), "-m", "pytest", *rest]
     else:
