@@ -188,3 +188,23 @@ def test_the_product_stock_loop_of_the_article(capsys):
     send("product_stock_t", ("add", {"name": "adidas", "qty": 35}))
     send("product_stock_t", ("status", self()))
     assert receive(timeout=2) == [{"name": "adidas", "qty": 35}, {"name": "nike", "qty": 30}]
+
+
+def test_a_receive_that_waits_forever_can_be_interrupted():
+    import signal
+
+    from conftest import spawn_python, stop_process
+    proc = spawn_python("""
+        from pydist import receive
+        print("waiting", flush=True)
+        try:
+            receive()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)""")
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout.readline().strip() == "interrupted"
+    finally:
+        stop_process(proc)
