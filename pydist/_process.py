@@ -46,7 +46,9 @@ class _Ident:
         return self._node is None
 
     def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other.num == self.num and other.node == self.node
+        if type(other) is not type(self) or other.num != self.num:
+            return False
+        return other._node == self._node or other.node == self.node
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.num))
