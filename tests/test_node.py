@@ -182,3 +182,19 @@ def test_stop_releases_the_port(node):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
     Node.start(node.split("@")[0])
+
+
+def test_a_long_name_listens_on_the_address_it_names_and_so_does_its_mapper():
+    import socket
+    name = Node.start(f"{unique()}@127.0.0.2")
+    try:
+        assert _table.dist.listener.address[0] == "127.0.0.2"
+        from pydist import _epmd
+        port = _epmd.lookup("127.0.0.2", name.split("@")[0])
+        assert port == _table.dist.listener.address[1]
+        with pytest.raises(OSError):                   # not on the other loopback address
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        with peer.start("far") as p:
+            assert p.node == "far@127.0.0.2" and Node.ping(p.node) == "pong"
+    finally:
+        Node.stop()
