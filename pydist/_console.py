@@ -11,7 +11,9 @@ Jupyter drops or misplaces text that a background thread prints once its cell ha
 finished, so under a kernel the console is *deferred*: text from other threads
 waits until the notebook's own thread prints it, at the next pydist call that
 waits (``receive``, ``rpc.call``, ...) or at the end of the cell, when pydist first
-lets the nodes the cell talked to finish what they were doing.
+lets the nodes the cell talked to finish what they were doing. Lines labelled with
+another node's name are printed at the end of the cell, in the order they were
+printed on their nodes, so a cell shows the same output on every run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
+import time
 from collections import deque
 from typing import Callable
 
@@ -61,10 +64,11 @@ class Console:
     def __init__(self):
         self.deferred = False          # True under a Jupyter kernel
         self.pending: deque[tuple[int, str]] = deque()
+        self.held: list[tuple[float, int, int, str]] = []   # other nodes' lines (Jupyter)
         self.lock = threading.Lock()
         # Hooks that the process and node layers fill in:
         self.remote_leader: Callable[[], object] = lambda: None   # -> send(stream, text) or None
-        self.forward: Callable[[int, str, str | None], bool] | None = None
+        self.forward: Callable[[int, str, str | None, float | None], bool] | None = None
         self.wake: Callable[[], None] = lambda: None
         self.settle: Callable[[], None] = lambda: None
         self.settle_local: Callable[[], None] = lambda: None
@@ -95,6 +99,7 @@ class Console:
             except Exception as exc:           # never break the learner's notebook
                 self._real(STDERR).write(f"pydist: could not settle output: {exc}\n")
         self.drain()
+        self.drain_held()
 
     # -- writing
     def write(self, stream: int, text: str) -> None:
@@ -105,8 +110,10 @@ class Console:
         else:
             self.emit(stream, text, None)
 
-    def emit(self, stream: int, text: str, label: str | None) -> None:
-        """Text for this node's console (``label`` names the node that printed it)."""
+    def emit(self, stream: int, text: str, label: str | None,
+             stamp: float | None = None) -> None:
+        """Text for this node's console. ``label`` names the other node that printed
+        it and ``stamp`` says when (its ``time.monotonic()``: one clock per machine)."""
         if self.forward is not None:
             line_key = (stream, label)
             with self.lock:
@@ -114,13 +121,21 @@ class Console:
                 complete, _, rest = buffered.rpartition("\n")
                 if rest:
                     self._lines[line_key] = rest
-            if complete and self.forward(stream, complete + "\n", label):
+            if complete and self.forward(stream, complete + "\n", label, stamp):
                 return
             if not complete:
                 return
             text = complete + "\n"
         if label:
             text = "".join(f"[{label}] {line}" for line in text.splitlines(keepends=True))
+            if self.deferred:
+                # Lines of different nodes come over different connections, so they
+                # can arrive out of order: hold them to the end of the cell and print
+                # them in the order they were printed.
+                with self.lock:
+                    self.held.append((time.monotonic() if stamp is None else stamp,
+                                      len(self.held), stream, text))
+                return
         if self.deferred and threading.current_thread() is not threading.main_thread():
             self.pending.append((stream, text))
             self.wake()
@@ -131,6 +146,13 @@ class Console:
         """Print what other threads left for the main thread (deferred mode)."""
         while self.pending:
             stream, text = self.pending.popleft()
+            self._real(stream).write(text)
+
+    def drain_held(self) -> None:
+        """Print the other nodes' lines held for the end of the cell, oldest first."""
+        with self.lock:
+            held, self.held = sorted(self.held), []
+        for _stamp, _seq, stream, text in held:
             self._real(stream).write(text)
 
     @staticmethod

@@ -282,7 +282,7 @@ class Dist:
         if op == wire.REPLY:
             self.reply(item[1], item[3], item[4])
         elif op == wire.IO:
-            console.emit(item[2], item[4], item[3])
+            console.emit(item[2], item[4], item[3], item[5])
         elif op == wire.NODES:
             for name in item[1]:
                 if name != self.name and name not in self.peers:
@@ -375,7 +375,8 @@ class Dist:
         if peer is None:
             console.emit(stream, text, None)
         else:
-            peer.channel.send(wire.encode_parts((wire.IO, leader, stream, None, text)))
+            peer.channel.send(wire.encode_parts((wire.IO, leader, stream, None, text,
+                                                 time.monotonic())))
 
     def send_down(self, watcher: Pid, ref: Ref, target, reason) -> None:
         peer = self.peers.get(watcher.node)

@@ -167,11 +167,12 @@ def _child_main(node: str, parent: str, watch_fd: int) -> None:
         print(f"peer {node} could not connect to {parent}", flush=True)
         os._exit(1)
 
-    def forward(stream: int, text: str, label: str | None) -> bool:
+    def forward(stream: int, text: str, label: str | None, stamp: float | None) -> bool:
         peer = dist.peers.get(parent)
         if peer is None:
             return False
-        peer.channel.send(wire.encode_parts((wire.IO, None, stream, label or node, text)))
+        when = time.monotonic() if stamp is None else stamp
+        peer.channel.send(wire.encode_parts((wire.IO, None, stream, label or node, text, when)))
         return True
     console.forward = forward
     os.write(1, f"{READY}\n".encode())
