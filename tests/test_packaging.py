@@ -55,3 +55,26 @@ def test_course_py_explains_itself():
 
 def test_the_console_script_is_declared():
     assert _pyproject()["project"]["scripts"]["pydist"] == "pydist.__main__:main"
+
+
+def _notebooks():
+    import json
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        yield path, json.loads(path.read_text())["cells"]
+
+
+def test_every_notebook_links_to_files_that_exist():
+    for path, cells in _notebooks():
+        for cell in cells:
+            if cell["cell_type"] == "markdown":
+                for link in re.findall(r"\]\(([^)#]+)\)", "".join(cell["source"])):
+                    if not link.startswith("http"):
+                        assert (path.parent / link).exists(), f"{path.name}: broken link {link}"
+
+
+def test_every_notebook_is_stored_with_outputs_and_stops_its_nodes_last():
+    for path, cells in _notebooks():
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert all(c["execution_count"] for c in code), f"{path.name} has cells never run"
+        assert "Node.stop()" in "".join(code[-1]["source"]), f"{path.name}: last cell"
+        assert "exercises/ex" in "".join(cells[-1]["source"]), f"{path.name}: exercise link"
