@@ -87,10 +87,8 @@ class Dist:
         self.registration.close()
         for peer in list(self.peers.values()):
             peer.channel.shutdown()                   # each reader reports nodedown
-        deadline = time.monotonic() + 1.0
         with self.changed:
-            while self.peers and time.monotonic() < deadline:
-                self.changed.wait(0.05)
+            self.changed.wait_for(lambda: not self.peers, 1.0)
         self.pool.stop()
 
     def log(self, text: str) -> None:
@@ -147,10 +145,8 @@ class Dist:
             return peer
         conn.close()
         if status == wire.DUP:                        # its connection to us wins
-            deadline = time.monotonic() + timeout
             with self.changed:
-                while target.full not in self.peers and time.monotonic() < deadline:
-                    self.changed.wait(0.05)
+                self.changed.wait_for(lambda: target.full in self.peers, timeout)
             return self.peers.get(target.full)
         self.log(f"{target.full} refused the connection: {status.decode(errors='replace')}")
         return None

@@ -176,24 +176,19 @@ class Node:
         ``("nodedown", node)`` once, when the connection to ``node`` is lost."""
         node = _node_arg(node, "Node.monitor")
         dist = _dist("Node.monitor")
-        me = _table.current()
-        with dist.lock:
-            watchers = dist.node_monitors.setdefault(node, [])
-            if not flag:
-                if me.pid in watchers:
-                    watchers.remove(me.pid)
-                return True
-        if dist.connect(node) is None:
+        me = _table.current().pid
+        if not flag:
             with dist.lock:
-                if node in dist.node_monitors:
-                    dist.node_monitors[node] = [p for p in dist.node_monitors[node]
-                                                if p != me.pid]
-            me.deliver(("nodedown", node))
+                watchers = dist.node_monitors.get(node, [])
+                if me in watchers:
+                    watchers.remove(me)
             return True
-        with dist.lock:
-            dist.node_monitors.setdefault(node, []).append(me.pid)
-        if node not in dist.peers:
-            me.deliver(("nodedown", node))
+        if dist.connect(node) is not None:
+            with dist.lock:                  # the same lock guards losing a connection
+                if node in dist.peers:
+                    dist.node_monitors.setdefault(node, []).append(me)
+                    return True
+        _table.current().deliver(("nodedown", node))     # down already, as in Erlang
         return True
 
     @staticmethod

@@ -37,6 +37,7 @@ class Pool:
 
     def _work(self) -> None:
         me = threading.current_thread()
+        name = me.name                        # readers rename themselves while reading
         while (job := self.jobs.get()) is not None:
             try:
                 job[0](*job[1])
@@ -45,7 +46,7 @@ class Pool:
                       file=sys.stderr)
             finally:
                 _table.local.proc = None
-                me.name = f"pydist-worker-{self.count}"
+                me.name = name
             with self.lock:
                 self.idle += 1
 

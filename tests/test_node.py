@@ -198,3 +198,17 @@ def test_a_long_name_listens_on_the_address_it_names_and_so_does_its_mapper():
             assert p.node == "far@127.0.0.2" and Node.ping(p.node) == "pong"
     finally:
         Node.stop()
+
+
+def test_node_monitor_false_takes_the_monitor_back_and_nodedown_comes_once(node):
+    b = peer.start("watched")
+    try:
+        Node.monitor(b.node)
+        Node.monitor(b.node)
+        Node.monitor(b.node, False)
+        os.kill(b.os_pid, signal.SIGKILL)
+        assert receive(timeout=2) == ("nodedown", b.node)       # one monitor is left
+        with pytest.raises(TimeoutError):
+            receive(timeout=0.3)
+    finally:
+        b.stop()
