@@ -208,3 +208,15 @@ def test_a_receive_that_waits_forever_can_be_interrupted():
         assert proc.stdout.readline().strip() == "interrupted"
     finally:
         stop_process(proc)
+
+
+@pytest.mark.parametrize("bad", [42, ("a",), (1, 2), None])
+def test_monitor_refuses_what_is_not_a_process(bad):
+    with pytest.raises(TypeError, match="pid, a name or"):
+        Process.monitor(bad)
+
+
+def test_monitoring_a_name_nobody_has_gives_noproc():
+    ref = Process.monitor("nobody_here")
+    assert receive(timeout=1) == ("DOWN", ref, "process", ("nobody_here", "nonode@nohost"),
+                                  "noproc")
