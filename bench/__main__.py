@@ -20,6 +20,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from pydist import Node, peer, receive, rpc, send
+from pydist import self as self_pid
+
 HERE = Path(__file__).resolve().parent
 AUTHKEY = b"bench-cookie"
 MESSAGE = ("add", {"name": "nike", "qty": 30})
@@ -152,7 +155,6 @@ def _register(name, fun):
 
 class _Pydist:
     def __init__(self):
-        from pydist import Node, peer, rpc
         Node.start(f"bench{os.getpid()}", cookie="bench-cookie")
         self.peer = peer.start(f"benchsrv{os.getpid()}")
         self.node = self.peer.node
@@ -160,34 +162,26 @@ class _Pydist:
         rpc.call(self.node, _register, ["sink", _sink])
 
     def rpc(self):
-        from pydist import rpc
         return rpc.call(self.node, "operator", "add", [1, 2])
 
     def echo(self, msg):
-        from pydist import receive, send
-        from pydist import self as me
-        send(("echo", self.node), (me(), msg))
+        send(("echo", self.node), (self_pid(), msg))
         return receive()
 
     def oneway(self, msg):
-        from pydist import send
         send(("sink", self.node), msg)
 
     def done(self):
-        from pydist import receive, send
-        from pydist import self as me
-        send(("sink", self.node), ("done", me()))
+        send(("sink", self.node), ("done", self_pid()))
         return receive(timeout=60)
 
     def first_connect(self) -> float:
-        from pydist import Node
         Node.disconnect(self.node)
         start = time.perf_counter()
         assert Node.connect(self.node)
         return time.perf_counter() - start
 
     def peer_start(self) -> float:
-        from pydist import peer
         start = time.perf_counter()
         p = peer.start(f"benchpeer{os.getpid()}")
         took = time.perf_counter() - start
@@ -195,7 +189,6 @@ class _Pydist:
         return took
 
     def nodedown(self) -> float:
-        from pydist import Node, peer, receive
         p = peer.start(f"benchvictim{os.getpid()}")
         Node.monitor(p.node)
         start = time.perf_counter()
@@ -206,7 +199,6 @@ class _Pydist:
         return took
 
     def close(self):
-        from pydist import Node
         self.peer.stop()
         Node.stop()
 
