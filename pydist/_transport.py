@@ -50,13 +50,15 @@ MAX_HELLO = 512
 OK, DUP, NAK = b"OK", b"DUP", b"NAK"
 HANDSHAKE_TIMEOUT = 3.0       # a peer that stalls mid-handshake is dropped after this
 
-# ---- items after the handshake: (OP, ...) tuples
+# ---- items after the handshake: (OP, ...) tuples. A request carries its reference
+# and the caller's pid as plain numbers (the caller is always on the sending node):
+# they cross the wire on every call, and plain ints cost the pickler nothing.
 SEND = 1        # (SEND, pid_number, msg)          to a pid of the receiving node
 REG_SEND = 2    # (REG_SEND, name, msg)            to a name registered there
 NODES = 3       # (NODES, [node, ...])             mesh: the nodes I am connected to
 CALL = 4        # (CALL, ref, caller, item(mod, fun, args), reply?)   rpc.call / rpc.cast
 SPAWN = 5       # (SPAWN, ref, caller, item(fun, args))   Node.spawn; replied with the pid
-REPLY = 6       # (REPLY, ref, caller, ok, value)
+REPLY = 6       # (REPLY, ref, ok, value)
 IO = 7          # (IO, group_leader, stream, label, text, when)   what a process printed
 MONITOR = 8     # (MONITOR, ref, watcher, target)  Process.monitor of a pid there
 DEMONITOR = 9   # (DEMONITOR, ref)
@@ -73,6 +75,7 @@ _FRAME = struct.Struct("!i")           # multiprocessing.connection's length pre
 BATCH_BYTES = 1 << 20                  # a frame carries queued items up to about this much
 BATCH_ITEMS = 500                      # ... and at most this many (writev's IOV_MAX is 1024)
 STREAM_GAP = 50e-6                     # sends closer than this are a stream (see Channel)
+READ_BUFFER = 256 * 1024               # a reader reads ahead up to this much at once
 
 
 # ---------------------------------------------------------------- encoding
@@ -147,7 +150,14 @@ class Undecodable:
 def decode_frame(frame: bytes) -> list:
     """All items of one frame, in order; a broken frame raises ValueError."""
     items, view, i, end = [], memoryview(frame), 0, len(frame)
+    if end > 5 and frame[0] == TAG_PICKLE and _ITEM.unpack_from(frame)[1] == end - 5:
+        try:                                 # the usual frame: one plain item
+            return [pickle.loads(view[5:])]
+        except Exception as exc:
+            return [Undecodable(exc)]
     while i < end:
+        if i + 5 > end:
+            raise ValueError("truncated item header")
         tag, size = _ITEM.unpack_from(frame, i)
         payload = view[i + 5:i + 5 + size]
         i += 5 + size
@@ -240,7 +250,8 @@ class Channel:
     (a request and its reply pay no thread hand-off). A sender that finds another
     one writing leaves its item queued for that writer, which writes everything
     queued in one frame before it lets go. And when sends come closer together than
-    STREAM_GAP (a loop of sends), they are queued for the connection's writer
+    STREAM_GAP with nothing received in between (a loop of sends, not a dialogue of
+    requests and replies), they are queued for the connection's writer
     thread, which writes them in large frames while the sender goes on: fewer
     system calls on both sides, and the receiver delivers a frame's messages at once.
     Frames are written with writev, so a large message is never copied.
@@ -255,13 +266,31 @@ class Channel:
         self._writer: threading.Thread | None = None
         self._writer_idle = False
         self._last_send = 0.0
+        self._heard = False              # a frame arrived since the last send
         self.broken = False
+        self._rbuf = bytearray(READ_BUFFER)      # read-ahead: bytes [_rpos, _rend) unread
+        self._rview = memoryview(self._rbuf)
+        self._rpos = self._rend = 0
 
     def send(self, parts: tuple[bytes, bytes]) -> None:
-        self._pending.append(parts)
         now = time.monotonic()
-        streaming = now - self._last_send < STREAM_GAP
-        self._last_send = now
+        # A request answered fast is not a stream: its next one waits for nothing.
+        streaming = now - self._last_send < STREAM_GAP and not self._heard
+        self._last_send, self._heard = now, False
+        if not streaming and self._write.acquire(False):
+            # The common case of a lone request or reply: write it now, in one call.
+            try:
+                if self._pending:            # others' items first, in order
+                    self._pending.append(parts)
+                    self._drain()
+                else:
+                    self._write_frame(parts, len(parts[0]) + len(parts[1]))
+            finally:
+                self._write.release()
+            if self._pending:                # what others queued meanwhile
+                self._flush()
+            return
+        self._pending.append(parts)
         if streaming:
             self._kick_writer()
         else:
@@ -313,13 +342,17 @@ class Channel:
             size += len(header) + len(data)
         self._write_frame(buffers, size)
 
-    def _write_frame(self, buffers: list, size: int) -> None:
+    def _write_frame(self, buffers: list | tuple, size: int) -> None:
         if self.broken:
             self._pending.clear()
             return
         try:
             if size < 65536:                 # small: join them, cheaper than a gather
-                views = [memoryview(b"".join((_FRAME.pack(size), *buffers)))]
+                frame = b"".join((_FRAME.pack(size), *buffers))
+                written = os.write(self.fd, frame)
+                if written == len(frame):
+                    return
+                views = [memoryview(frame)[written:]]
             else:                            # large: gather, never copy
                 views = [memoryview(_FRAME.pack(size)), *map(memoryview, buffers)]
             while views:
@@ -333,23 +366,63 @@ class Channel:
             self._pending.clear()
             self.shutdown()
 
-    def recv(self) -> bytearray:
-        """The next frame. Read straight into one buffer of the announced size:
-        one copy from the kernel, where Connection.recv_bytes makes three."""
-        size, = _FRAME.unpack(self._read_exactly(4))
+    def recv(self) -> memoryview:
+        """The next frame, read ahead in large chunks: one system call usually brings
+        a frame's length and its payload, or many small frames at once. The view is
+        valid until the next call (the reader decodes a frame before it reads on)."""
+        self._heard = True
+        pos, end = self._rpos, self._rend
+        if pos == end:                       # the usual case in a dialogue: read now
+            end = os.readv(self.fd, [self._rview])
+            if end == 0:
+                raise EOFError("connection closed")
+            pos, self._rpos, self._rend = 0, 0, end
+        if end - pos >= 4:
+            size, = _FRAME.unpack_from(self._rbuf, pos)
+            if 0 <= size <= end - pos - 4:
+                self._rpos = pos + 4 + size
+                return self._rview[pos + 4:pos + 4 + size]
+        return self._recv_slow()
+
+    def buffered(self) -> bool:
+        """Whether recv will not block: a whole frame (or a bad length) is read ahead."""
+        left = self._rend - self._rpos
+        return left >= 4 and _FRAME.unpack_from(self._rbuf, self._rpos)[0] <= left - 4
+
+    def _recv_slow(self) -> memoryview:
+        buf, view = self._rbuf, self._rview
+        if self._rpos:                       # move what is left to the front
+            left = self._rend - self._rpos
+            buf[:left] = buf[self._rpos:self._rend]
+            self._rpos, self._rend = 0, left
+        while self._rend < 4:
+            self._fill()
+        size, = _FRAME.unpack_from(buf, 0)
         if not 0 <= size <= MAX_FRAME:
             raise OSError(f"bad frame length {size}")
-        return self._read_exactly(size)
-
-    def _read_exactly(self, size: int) -> bytearray:
-        buf = bytearray(size)
-        view, got = memoryview(buf), 0
+        if 4 + size <= len(buf):
+            while self._rend < 4 + size:
+                self._fill()
+            self._rpos = 4 + size
+            return view[4:4 + size]
+        # Larger than the read buffer: read it straight into its own buffer (one copy).
+        frame = bytearray(size)
+        got = self._rend - 4
+        frame[:got] = view[4:self._rend]
+        self._rpos = self._rend = 0
+        out = memoryview(frame)
         while got < size:
-            n = os.readv(self.fd, [view[got:]])
+            n = os.readv(self.fd, [out[got:]])
             if n == 0:
                 raise EOFError("connection closed")
             got += n
-        return buf
+        return out
+
+    def _fill(self) -> None:
+        n = os.readv(self.fd, [self._rview[self._rend:]])
+        if n == 0:
+            raise EOFError("connection closed")
+        self._rend += n
 
     def shutdown(self) -> None:
         """Wake a reader or writer blocked on this connection (close() alone does not)."""

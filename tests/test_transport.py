@@ -1,5 +1,6 @@
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -51,6 +52,54 @@ def test_one_frame_carries_several_items_in_order():
 def test_a_truncated_item_is_refused():
     with pytest.raises(ValueError, match="truncated"):
         wire.decode_frame(wire.encode("hello")[:-2])
+
+
+def test_a_frame_with_a_short_item_header_is_refused():
+    with pytest.raises(ValueError, match="truncated"):
+        wire.decode_frame(wire.encode("hello") + b"P\x00")
+
+
+def _channel_pair():
+    """A Channel reading one end of a socket pair; the other end is written raw."""
+    from multiprocess.connection import Connection
+    a, b = socket.socketpair()
+    return wire.Channel(Connection(a.detach())), b
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack("!i", len(payload)) + payload
+
+
+def test_the_reader_reassembles_frames_split_and_joined_across_reads():
+    channel, raw = _channel_pair()
+    try:
+        big = bytes(range(256)) * 2048                     # 512 KiB: past the read-ahead
+        data = _frame(b"one") + _frame(b"") + _frame(b"three") + _frame(big) + _frame(b"end")
+
+        def write():                                       # in odd pieces, as TCP may
+            for i in range(0, len(data), 7001):
+                raw.sendall(data[i:i + 7001])
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        got = [bytes(channel.recv()) for _ in range(5)]
+        writer.join(5)
+        assert got == [b"one", b"", b"three", big, b"end"], "frames came back changed"
+    finally:
+        channel.close()
+        raw.close()
+
+
+def test_a_closed_connection_reads_as_eof_every_time():
+    channel, raw = _channel_pair()
+    raw.sendall(_frame(b"last"))
+    raw.close()
+    try:
+        assert bytes(channel.recv()) == b"last"
+        for _ in range(2):                    # the reader and a waiting process both look
+            with pytest.raises(EOFError):
+                channel.recv()
+    finally:
+        channel.close()
 
 
 def _node_port(node: str) -> int:
