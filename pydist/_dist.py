@@ -13,12 +13,10 @@ tick, has arrived for ``heartbeat`` seconds (a frozen or cut-off node).
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import threading
 import time
-from typing import Callable
 
 from multiprocess.connection import Listener
 
@@ -27,10 +25,8 @@ from . import _transport as wire
 from ._console import console
 from ._errors import BadRpc
 from ._pool import Pool
-from ._process import Pid, Ref, _table, release_reader, spawn
-from ._registry import add_watcher
-from .rpc import _serve as _serve_rpc
-from .rpc import _unpack
+from ._process import Pid, Ref, _table, wait
+from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT"]
 
@@ -50,16 +46,22 @@ class _Peer:
         self.lost = False
         self.serving_since: float | None = None   # the reader runs an rpc call since then
         self.reader_moved = False                 # ... and another thread reads for it now
+        # Who reads it (see _reader): the holder of the token; until direct_until a
+        # waiting process may read for itself, and the reader thread stands by.
+        self.token = threading.Lock()
+        self.direct_until = 0.0
+        self.standby = threading.Lock()           # released to call the reader thread back
+        self.standby.acquire()
 
 
-class Dist:
+class Dist(Reading):
     def __init__(self, node: _names.NodeName, cookie: bytes, heartbeat: float):
         self.node, self.name, self.cookie, self.heartbeat = node, node.full, cookie, heartbeat
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.peers: dict[str, _Peer] = {}
         self.connecting: dict[str, threading.Event] = {}
-        self.pending: dict[Ref, tuple] = {}           # rpc calls waiting: ref -> (proc, node)
+        self.pending: dict[int, tuple] = {}           # requests waiting: ref -> (proc, node)
         self.node_monitors: dict[str, list[Pid]] = {}
         self.children: list = []                      # peers started by this node
         self.stopped = threading.Event()
@@ -202,110 +204,6 @@ class Dist:
         peer.channel.send(wire.encode_parts((wire.NODES, others)))
         return peer
 
-    # ------------------------------------------------------------ reading
-    def _read(self, peer: _Peer) -> None:
-        threading.current_thread().name = f"pydist-reader-{peer.name}"
-        channel = peer.channel
-        while True:
-            try:
-                frame = channel.recv()
-            except (EOFError, OSError):
-                break
-            peer.last_recv = time.monotonic()
-            if not frame:
-                continue                                   # a heartbeat tick
-            try:
-                items = wire.decode_frame(frame)
-            except Exception as exc:
-                self.log(f"dropped the connection to {peer.name}: undecodable data ({exc})")
-                break
-            calls, box, batch = [], None, []      # messages for one process go in at once
-            for item in items:
-                op = item[0]
-                if op == wire.SEND or op == wire.REG_SEND:
-                    proc = (_table.procs if op == wire.SEND else _table.names).get(item[1])
-                    if proc is not box:
-                        if batch:
-                            box.deliver_many(batch)
-                        box, batch = proc, []
-                    if proc is not None:
-                        batch.append(item[2])
-                    continue
-                if batch:
-                    box.deliver_many(batch)
-                    box, batch = None, []
-                if isinstance(item, wire.Undecodable):
-                    self.log(f"dropped a message from {peer.name}: {item.error}")
-                elif op == wire.CALL:
-                    calls.append(item)
-                elif op == wire.SYNC:                 # waits for quiet: never inline
-                    self.pool.submit(_serve_rpc, self, peer, item)
-                else:
-                    self._dispatch(peer, item)
-            if batch:
-                box.deliver_many(batch)
-            if calls and not self._serve_inline(peer, calls):
-                return                    # another thread reads this connection now
-        self._lost(peer)
-
-    def _serve_inline(self, peer: _Peer, calls: list) -> bool:
-        """Run rpc calls in the reader itself: no thread hand-off for a quick call.
-        A call that waits (in receive, rpc.call) or runs past HAND_OFF gets another
-        thread to read on (release_reader); returns whether this one still reads."""
-        for item in calls[1:]:
-            self.pool.submit(_serve_rpc, self, peer, item)
-        _table.local.serving_peer = peer
-        peer.serving_since = time.monotonic()
-        try:
-            _serve_rpc(self, peer, calls[0])
-        finally:
-            _table.local.serving_peer = None
-            with self.lock:
-                peer.serving_since = None
-                moved, peer.reader_moved = peer.reader_moved, False
-        return not moved
-
-    def release_reader(self, peer: _Peer) -> None:
-        """The thread serving a call inline for ``peer`` is about to wait: read on elsewhere."""
-        with self.lock:
-            if peer.serving_since is None or peer.reader_moved:
-                return
-            peer.reader_moved = True
-        self.pool.submit(self._read, peer)
-
-    def _dispatch(self, peer: _Peer, item: tuple) -> None:
-        op = item[0]
-        if op == wire.REPLY:
-            self.reply(item[1], item[3], item[4])
-        elif op == wire.IO:
-            console.emit(item[2], item[4], item[3], item[5])
-        elif op == wire.NODES:
-            for name in item[1]:
-                if name != self.name and name not in self.peers:
-                    self.pool.submit(self.connect, name)
-        elif op == wire.SPAWN:
-            _, ref, caller, payload = item
-            try:
-                fun, args = _unpack(payload, self.name)
-                answer = (True, spawn(fun, *args, group_leader=caller))
-            except BadRpc as exc:
-                answer = (False, exc)
-            peer.channel.send(wire.encode_parts((wire.REPLY, ref, caller, *answer)))
-        elif op == wire.MONITOR:
-            add_watcher(item[1], item[2], item[3])
-        elif op == wire.DEMONITOR:
-            with _table.lock:
-                for proc in _table.procs.values():
-                    proc.watchers.pop(item[1], None)
-        elif op == wire.DOWN:
-            _, ref, watcher, target, reason = item
-            if peer.monitors.pop(ref, None) is not None:
-                _table.down(watcher, ref, target, reason)
-        elif op == wire.PING:
-            peer.channel.send(wire.encode_parts((wire.REPLY, item[1], item[2], True, "pong")))
-        elif op == wire.STOP:
-            threading.Thread(target=_stop_and_exit, daemon=True).start()
-
     def _lost(self, peer: _Peer) -> None:
         with self.changed:
             if peer.lost:
@@ -315,7 +213,7 @@ class Dist:
                 del self.peers[peer.name]
             self.changed.notify_all()
             watchers = self.node_monitors.pop(peer.name, [])
-            calls = [ref for ref, (_, node) in self.pending.items() if node == peer.name]
+            calls = [ref for ref, (_, node) in list(self.pending.items()) if node == peer.name]
         peer.channel.close()
         for pid in watchers:
             proc = _table.lookup(pid)
@@ -354,17 +252,11 @@ class Dist:
     # ------------------------------------------------------------ sending
     def send_item(self, node: str, item: tuple) -> bool:
         data = wire.encode_parts(item)        # a TypeError reaches the sender
-        peer = self.connect(node)
+        peer = self.peers.get(node) or self.connect(node)
         if peer is None:
             return False
         peer.channel.send(data)
         return True
-
-    def send_to_pid(self, pid: Pid, msg) -> None:
-        self.send_item(pid.node, (wire.SEND, pid.num, msg))
-
-    def send_to_name(self, name: str, node: str, msg) -> None:
-        self.send_item(node, (wire.REG_SEND, name, msg))
 
     def send_io(self, leader: Pid, stream: int, text: str) -> None:
         peer = self.peers.get(leader.node)
@@ -401,40 +293,39 @@ class Dist:
                 peer.channel.send(wire.encode_parts((wire.DEMONITOR, ref)))
 
     # ------------------------------------------------------------ request / reply
-    def request(self, node: str, make_item: Callable[[Ref, Pid], tuple],
-                timeout: float | None) -> object:
-        """Send a request to ``node`` and wait for its REPLY; raise BadRpc on failure."""
-        proc = _table.current()
-        ref = _table.make_ref()
-        data = wire.encode_parts(make_item(ref, proc.pid))
-        peer = self.connect(node)
+    def request(self, node: str, op: int, *rest, timeout: float | None) -> object:
+        """Send ``(op, ref, caller, *rest)`` to ``node`` and wait for its REPLY; raise
+        BadRpc on failure. The reference and the caller travel as plain numbers."""
+        proc = getattr(_table.local, "proc", None) or _table.current()
+        ref = next(_table.refs)
+        data = wire.encode_parts((op, ref, proc.pid.num, *rest))
+        peer = self.peers.get(node) or self.connect(node)
         if peer is None:
             raise BadRpc("nodedown", node, f"cannot reach {node}: is it running? "
                          f"`python -m pydist names` lists the nodes on this host")
-        with self.lock:
-            self.pending[ref] = (proc, node)
+        # No lock: _lost marks the peer lost before it collects the calls waiting on it,
+        # so a call it misses sees `peer.lost` below.
+        self.pending[ref] = (proc, node)
         console.dirty = True
         try:
             peer.channel.send(data)
             if peer.lost:
                 raise BadRpc("nodedown", node, f"the connection to {node} was lost")
-            ok, value = _wait_reply(proc, ref, timeout, node)
+            ok, value = _wait_reply(proc, ref, timeout, peer)
         finally:
-            with self.lock:
-                self.pending.pop(ref, None)
+            self.pending.pop(ref, None)
             proc.replies.pop(ref, None)
         if not ok:
             raise value
         return value
 
-    def reply(self, ref: Ref, ok: bool, value) -> None:
+    def reply(self, ref: int, ok: bool, value) -> None:
         entry = self.pending.get(ref)
         if entry is None:
             return                                    # too late: the caller gave up
         proc = entry[0]
-        with proc.cond:
-            proc.replies[ref] = (ok, value)
-            proc.cond.notify()
+        proc.replies[ref] = (ok, value)
+        proc.signal()
 
     def settle(self) -> None:
         """Let the processes here and on every connected node finish what they do
@@ -443,28 +334,30 @@ class Dist:
         for _ in range(2):
             for node in list(self.peers):
                 try:
-                    self.request(node, lambda ref, caller: (wire.SYNC, ref, caller), 2.0)
+                    self.request(node, wire.SYNC, timeout=2.0)
                 except BadRpc:
                     pass
             _table.quiet(0.5)
 
 
-def _wait_reply(proc, ref: Ref, timeout: float | None, node: str) -> tuple:
-    main = threading.current_thread() is threading.main_thread()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with proc.cond:
-        while True:
-            if main and console.pending:
-                console.drain()
-            answer = proc.replies.pop(ref, None)
-            if answer is not None:
-                return answer
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False, BadRpc("timeout", node, f"no answer from {node} "
+def _wait_reply(proc, ref: int, timeout: float | None, peer: _Peer) -> tuple:
+    replies, deadline = proc.replies, None
+    while True:
+        if proc is _table.main_proc and console.pending:
+            console.drain()                 # the call's output first, then its result
+        answer = replies.pop(ref, None)
+        if answer is not None:
+            return answer
+        if timeout is None:
+            remaining = -1
+        else:
+            if deadline is None:
+                deadline = time.monotonic() + timeout
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False, BadRpc("timeout", peer.name, f"no answer from {peer.name} "
                                      f"within {timeout} s")
-            release_reader()
-            proc.cond.wait(remaining)
+        wait(proc, peer, remaining)
 
 
 def _peer_address(conn) -> str:
@@ -483,9 +376,3 @@ def _shutdown_socket(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-
-
-def _stop_and_exit() -> None:
-    from ._node import Node
-    Node.stop()
-    os._exit(0)

@@ -94,7 +94,7 @@ class Node:
         dist.start()
         console.install()
         console.settle = dist.settle
-        _table.dist = dist
+        _table.set_dist(dist)
         return dist.name
 
     @staticmethod
@@ -106,7 +106,7 @@ class Node:
         try:
             dist.stop()
         finally:
-            _table.dist = None
+            _table.set_dist(None)
             console.forward = None
             console.settle = console.settle_local
         return True
@@ -145,8 +145,7 @@ class Node:
         if node not in dist.peers:
             return "pong" if dist.connect(node) is not None else "pang"
         try:
-            return dist.request(node, lambda ref, caller: (wire.PING, ref, caller),
-                                CONNECT_TIMEOUT)
+            return dist.request(node, wire.PING, timeout=CONNECT_TIMEOUT)
         except BadRpc:
             return "pang"
 
@@ -204,5 +203,4 @@ class Node:
         if node == dist.name:
             return spawn(fun, *args)
         payload = wire.encode((fun, args))
-        return dist.request(node, lambda ref, caller: (wire.SPAWN, ref, caller, payload),
-                            CONNECT_TIMEOUT * 2)
+        return dist.request(node, wire.SPAWN, payload, timeout=CONNECT_TIMEOUT * 2)

@@ -11,6 +11,8 @@ same loop is written ``while True: msg = receive(); ...``.
 from __future__ import annotations
 
 import itertools
+import select
+import socket
 import sys
 import threading
 import time
@@ -20,6 +22,7 @@ from typing import Any, Callable
 from . import _names
 from ._console import console
 from ._errors import PydistError, user_traceback
+from ._transport import REG_SEND, SEND
 
 __all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_list", "USER"]
 
@@ -35,7 +38,9 @@ class _Ident:
     __slots__ = ("_node", "num")
 
     def __init__(self, node: str | None, num: int):
-        self._node, self.num = node, num
+        # This node's own are kept as None, so they follow it when it starts or stops.
+        self._node = None if node == _table.name else node
+        self.num = num
 
     @property
     def node(self) -> str:
@@ -54,12 +59,8 @@ class _Ident:
         return hash((type(self).__name__, self.num))
 
     def __reduce__(self):
-        return (_rebuild, (type(self).__name__, self.node, self.num))
-
-
-def _rebuild(kind: str, node: str, num: int):
-    cls = Pid if kind == "Pid" else Ref
-    return cls(None if node == _table.node_name() else node, num)
+        # Rebuilt by the class itself: pids travel in many messages, so no helper calls.
+        return (type(self), (self._node or _table.name, self.num))
 
 
 class Pid(_Ident):
@@ -94,33 +95,97 @@ def pid_to_list(pid: Pid) -> str:
 # ---------------------------------------------------------------- the process table
 
 class _Proc:
-    __slots__ = ("pid", "name", "mailbox", "cond", "idle", "alive", "thread",
-                 "watchers", "group_leader", "replies", "spawned")
+    __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
+                 "group_leader", "replies", "woken", "spawned", "waiting", "reading",
+                 "direct_peer", "_pipe", "_poller", "_polled")
 
     def __init__(self, pid: Pid, group_leader: Pid | None, spawned: bool):
         self.pid = pid
         self.name: str | None = None
-        self.mailbox: deque = deque()
-        self.cond = threading.Condition(threading.Lock())
+        self.mailbox: deque = deque()          # others append, only the process takes
         self.idle = False              # blocked in receive with nothing to do
         self.alive = True
         self.thread: threading.Thread | None = None
         self.watchers: dict[Ref, Pid] = {}     # monitors on this process
         self.group_leader = group_leader       # where its output goes (None: this node)
-        self.replies: dict[Ref, tuple] = {}    # rpc answers waiting to be picked up
+        self.replies: dict[int, tuple] = {}    # answers to its requests, by reference
+        # The process's one wake-up: a bare lock, held while there is nothing new.
+        # Whoever gives it a message or a reply releases it; the process, when it
+        # finds nothing, blocks acquiring it. Cheaper than a Condition (all in C).
+        self.woken = threading.Lock()
+        self.woken.acquire()
         self.spawned = spawned
+        self.waiting = False           # blocked for a message or a reply
+        # A process may read a connection itself while it waits (see _reader): then it
+        # blocks in poll, and is woken by a byte on its own socket pair.
+        self.reading = False
+        self.direct_peer = None        # the connection it may read itself
+        self._pipe: tuple[socket.socket, socket.socket] | None = None
+        self._poller = None
+        self._polled: int | None = None
+
+    def signal(self) -> None:
+        """Wake the process if it waits (in receive, or for a reply)."""
+        try:
+            self.woken.release()
+        except RuntimeError:                   # already released: it looks anyway
+            pass
+        if self.reading:
+            self._poke()
 
     def deliver(self, msg) -> None:
-        with self.cond:
-            self.mailbox.append(msg)
-            self.idle = False
-            self.cond.notify()
+        self.mailbox.append(msg)
+        self.idle = False
+        try:                                   # signal(), inline: every message comes here
+            self.woken.release()
+        except RuntimeError:
+            pass
+        if self.reading:
+            self._poke()
 
     def deliver_many(self, msgs: list) -> None:
-        with self.cond:
-            self.mailbox.extend(msgs)
-            self.idle = False
-            self.cond.notify()
+        self.mailbox.extend(msgs)
+        self.idle = False
+        self.signal()
+
+    def poll(self, fd: int, remaining: float) -> bool:
+        """Block until ``fd`` is readable (True), or the process is woken, or
+        ``remaining`` seconds pass (-1: no limit). Its wake-up here is a byte on a
+        socket pair of its own, which is closed with the process object, so no
+        descriptor is closed while another thread may poke it."""
+        if self._poller is None:
+            pair = socket.socketpair()
+            for end in pair:
+                end.setblocking(False)
+            self._pipe, self._poller = pair, select.poll()
+            self._poller.register(pair[0].fileno(), select.POLLIN)
+        poller = self._poller
+        if self._polled != fd:
+            if self._polled is not None:
+                poller.unregister(self._polled)
+            poller.register(fd, select.POLLIN)
+            self._polled = fd
+        self.reading = True
+        try:
+            events = poller.poll(None if remaining < 0 else remaining * 1000)
+        finally:
+            self.reading = False
+        readable = False
+        for ready, _ in events:
+            if ready == fd:
+                readable = True
+            else:
+                try:
+                    self._pipe[0].recv(4096)
+                except OSError:
+                    pass
+        return readable
+
+    def _poke(self) -> None:
+        try:
+            self._pipe[1].send(b"!")
+        except (OSError, TypeError):           # full (it wakes anyway) or none yet
+            pass
 
 
 class _Table:
@@ -134,6 +199,7 @@ class _Table:
         self.refs = itertools.count(1)
         self.local = threading.local()
         self.dist = None                 # the running distribution (_node.Dist) or None
+        self.name = _names.NO_NODE       # its node name (set_dist keeps both in step)
         self.node_indexes: dict[str, int] = {}
         self.idle_changed = threading.Condition(threading.Lock())
         self.main_proc: _Proc | None = None     # the notebook's or prompt's process
@@ -146,9 +212,12 @@ class _Table:
                               f"call Node.start('name') first")
         return self.dist
 
+    def set_dist(self, dist) -> None:
+        self.dist = dist
+        self.name = dist.name if dist is not None else _names.NO_NODE
+
     def node_name(self) -> str:
-        dist = self.dist
-        return dist.name if dist is not None else _names.NO_NODE
+        return self.name
 
     def node_index(self, node: str) -> int:
         """The number that stands for another node in pids, e.g. 19214 in <19214.112.0>.
@@ -251,8 +320,7 @@ def release_reader() -> None:
 def _wake_main() -> None:
     proc = _table.main_proc
     if proc is not None:
-        with proc.cond:
-            proc.cond.notify()
+        proc.signal()
 
 
 def _remote_writer():
@@ -310,7 +378,7 @@ def _run(proc: _Proc, fun: Callable, args: tuple) -> None:
 
 def self() -> Pid:
     """Elixir: ``self()``. The pid of the calling process (the notebook has one too)."""
-    return _table.current().pid
+    return (getattr(_table.local, "proc", None) or _table.current()).pid
 
 
 def send(dest, msg):
@@ -323,23 +391,21 @@ def send(dest, msg):
     """
     console.dirty = True
     if isinstance(dest, Pid):
-        if dest.is_local():
+        if dest._node is None:
             proc = _table.procs.get(dest.num)
             if proc is not None:
                 proc.deliver(msg)
         elif _table.dist is not None:
-            console.dirty = True
-            _table.dist.send_to_pid(dest, msg)
+            _table.dist.send_item(dest._node, (SEND, dest.num, msg))
     elif isinstance(dest, str):
         _local_name(dest, msg).deliver(msg)
     elif (isinstance(dest, tuple) and len(dest) == 2 and isinstance(dest[0], str)
           and isinstance(dest[1], str)):
         name, node = dest
-        if node == _table.node_name():
+        if node == _table.name:
             _local_name(name, msg).deliver(msg)
         elif _table.dist is not None:
-            console.dirty = True
-            _table.dist.send_to_name(name, node, msg)
+            _table.dist.send_item(node, (REG_SEND, name, msg))
     else:
         raise TypeError(f"send: cannot send to {dest!r}; send to a pid, a registered name "
                         f"like 'product_stock', or ('name', 'node@host')")
@@ -369,41 +435,66 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
         raise ValueError(f"receive: timeout is seconds (a number >= 0) or None, not {timeout!r}")
     if match is not None and not callable(match):
         raise TypeError(f"receive: match must be a function msg -> bool, not {match!r}")
-    proc = _table.current()
-    main = threading.current_thread() is threading.main_thread()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    box, scanned = proc.mailbox, 0
-    with proc.cond:
-        while True:
-            if main and console.pending:
-                console.drain()
-            if match is None:
-                if box:
-                    return box.popleft()
-            else:
-                for i in range(scanned, len(box)):
-                    if match(box[i]):
-                        msg = box[i]
-                        del box[i]
-                        return msg
-                scanned = len(box)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+    proc = getattr(_table.local, "proc", None) or _table.current()
+    main = proc is _table.main_proc
+    box, scanned, deadline = proc.mailbox, 0, None
+    while True:
+        if main and console.pending:
+            console.drain()
+        if match is None:
+            if box:
+                proc.idle = False
+                return box.popleft()
+        else:
+            for i in range(scanned, len(box)):
+                if match(box[i]):
+                    msg = box[i]
+                    del box[i]
+                    proc.idle = False
+                    return msg
+            scanned = len(box)
+        remaining = -1
+        if timeout is not None:
+            if deadline is None:
+                deadline = time.monotonic() + timeout
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 what = "no message" if match is None else "no matching message"
                 raise TimeoutError(f"receive: {what} arrived within {timeout} s")
-            if proc.spawned:
-                proc.idle = True
+        if proc.spawned and not proc.idle:
+            # Say "idle" first, then look once more: a message delivered in between
+            # set idle back to False itself, so settle() never sees idle with mail.
+            proc.idle = True
+            if _table.quiet_waiters:
                 _table.note_idle()
-            release_reader()
-            proc.cond.wait(remaining)
+            if len(box) > scanned:
+                continue
+        proc.waiting = True
+        try:
+            wait(proc, proc.direct_peer, remaining)
+        finally:
+            proc.waiting = False
+
+
+def wait(proc: _Proc, peer, remaining: float) -> None:
+    """Wait (up to ``remaining`` s, -1: no limit) for something new for ``proc``: by
+    reading ``peer``'s connection itself if nobody else reads it (see _reader),
+    else on its wake-up lock."""
+    dist = _table.dist
+    if peer is None or peer.lost or dist is None:
+        release_reader()
+        proc.woken.acquire(True, remaining)
+        return
+    if not dist.read_once(peer, proc, remaining):
+        release_reader()
+        proc.woken.acquire(True, remaining)
 
 
 def flush() -> None:
     """Elixir (iex): ``flush()``. Prints every message in the mailbox and empties it."""
-    proc = _table.current()
-    with proc.cond:
-        messages = list(proc.mailbox)
-        proc.mailbox.clear()
+    box, messages = _table.current().mailbox, []
+    while box:
+        messages.append(box.popleft())
     console.drain()
     for msg in messages:
         print(repr(msg))

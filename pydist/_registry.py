@@ -95,9 +95,9 @@ class Process:
         proc = _table.lookup(_local_pid(pid, "info"))
         if proc is None:
             return None
-        with proc.cond:
-            facts = {"messages": list(proc.mailbox), "message_queue_len": len(proc.mailbox),
-                     "registered_name": proc.name}
+        messages = list(proc.mailbox)
+        facts = {"messages": messages, "message_queue_len": len(messages),
+                 "registered_name": proc.name}
         if item is None:
             return facts
         if item not in facts:

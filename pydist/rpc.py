@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from . import _transport as wire
 from ._errors import BadRpc, user_traceback
-from ._process import _table
+from ._process import Pid, _table
 
 __all__ = ["call", "cast", "multicall"]
 
@@ -66,8 +66,7 @@ def call(node: str, *args, timeout: float | None = None) -> Any:
     if node == dist.name:
         return _apply_here(mod, fun, fargs, node)
     payload = (mod, fun, fargs) if mod is not None else wire.encode((mod, fun, fargs))
-    return dist.request(node, lambda ref, caller: (wire.CALL, ref, caller, payload, True),
-                        timeout)
+    return dist.request(node, wire.CALL, payload, True, timeout=timeout)
 
 
 def cast(node: str, *args) -> bool:
@@ -75,8 +74,8 @@ def cast(node: str, *args) -> bool:
     mod, fun, fargs = _split("rpc.cast", node, args)
     dist = _table.dist
     if dist is not None:
-        me = _table.current().pid
-        dist.send_item(node, (wire.CALL, _table.make_ref(), me, wire.encode((mod, fun, fargs)),
+        me = _table.current().pid.num
+        dist.send_item(node, (wire.CALL, next(_table.refs), me, wire.encode((mod, fun, fargs)),
                               False))
     return True
 
@@ -179,11 +178,11 @@ def _serve(dist, peer, item: tuple) -> None:
     """Run one CALL (or SYNC) from ``peer`` in this thread and send the reply."""
     if item[0] == wire.SYNC:
         _table.quiet(1.0)
-        peer.channel.send(wire.encode_parts((wire.REPLY, item[1], item[2], True, None)))
+        peer.channel.send(wire.encode_parts((wire.REPLY, item[1], True, None)))
         return
     _, ref, caller, payload, want_reply = item
     local = _table.local
-    local.leader, local.proc = caller, None      # a process is made only if it asks self()
+    local.leader, local.proc = Pid(peer.name, caller), None   # a process only if it asks self()
     me = threading.get_ident()
     _table.serving.add(me)
     try:
@@ -200,9 +199,9 @@ def _serve(dist, peer, item: tuple) -> None:
         _table.serving.discard(me)
     if want_reply:
         try:
-            data = wire.encode_parts((wire.REPLY, ref, caller, ok, value))
+            data = wire.encode_parts((wire.REPLY, ref, ok, value))
         except TypeError as exc:
-            data = wire.encode_parts((wire.REPLY, ref, caller, False, BadRpc(
+            data = wire.encode_parts((wire.REPLY, ref, False, BadRpc(
                 "exception", dist.name, f"the result cannot be sent back: {exc}",
                 remote_type="TypeError", remote_message=str(exc))))
         peer.channel.send(data)
