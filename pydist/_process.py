@@ -1,7 +1,7 @@
-"""Processes: pids, mailboxes and the process table; spawn, send, receive, flush.
+"""Processes: pids and the process table; spawn, send, receive, flush.
 
-A pydist process is a Python thread with a mailbox, as close to an Erlang process
-as threads allow. The thread running a notebook or the prompt is a process too:
+A pydist process is a Python thread with a mailbox (``_mailbox.Proc``), as close to
+an Erlang process as threads allow. The thread running a notebook or the prompt is a process too:
 ``self()`` gives it a pid the first time it asks, like the iex shell.
 
 Erlang's receive loops are tail-recursive; Python has no tail calls, so the
@@ -11,17 +11,15 @@ same loop is written ``while True: msg = receive(); ...``.
 from __future__ import annotations
 
 import itertools
-import select
-import socket
 import sys
 import threading
 import time
-from collections import deque
 from typing import Any, Callable
 
 from . import _names
 from ._console import console
 from ._errors import PydistError, user_traceback
+from ._mailbox import Proc
 from ._transport import REG_SEND, SEND
 
 __all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_list", "USER"]
@@ -94,107 +92,13 @@ def pid_to_list(pid: Pid) -> str:
 
 # ---------------------------------------------------------------- the process table
 
-class _Proc:
-    __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
-                 "group_leader", "replies", "woken", "spawned", "waiting", "reading",
-                 "direct_peer", "_pipe", "_poller", "_polled")
-
-    def __init__(self, pid: Pid, group_leader: Pid | None, spawned: bool):
-        self.pid = pid
-        self.name: str | None = None
-        self.mailbox: deque = deque()          # others append, only the process takes
-        self.idle = False              # blocked in receive with nothing to do
-        self.alive = True
-        self.thread: threading.Thread | None = None
-        self.watchers: dict[Ref, Pid] = {}     # monitors on this process
-        self.group_leader = group_leader       # where its output goes (None: this node)
-        self.replies: dict[int, tuple] = {}    # answers to its requests, by reference
-        # The process's one wake-up: a bare lock, held while there is nothing new.
-        # Whoever gives it a message or a reply releases it; the process, when it
-        # finds nothing, blocks acquiring it. Cheaper than a Condition (all in C).
-        self.woken = threading.Lock()
-        self.woken.acquire()
-        self.spawned = spawned
-        self.waiting = False           # blocked for a message or a reply
-        # A process may read a connection itself while it waits (see _reader): then it
-        # blocks in poll, and is woken by a byte on its own socket pair.
-        self.reading = False
-        self.direct_peer = None        # the connection it may read itself
-        self._pipe: tuple[socket.socket, socket.socket] | None = None
-        self._poller = None
-        self._polled: int | None = None
-
-    def signal(self) -> None:
-        """Wake the process if it waits (in receive, or for a reply)."""
-        try:
-            self.woken.release()
-        except RuntimeError:                   # already released: it looks anyway
-            pass
-        if self.reading:
-            self._poke()
-
-    def deliver(self, msg) -> None:
-        self.mailbox.append(msg)
-        self.idle = False
-        try:                                   # signal(), inline: every message comes here
-            self.woken.release()
-        except RuntimeError:
-            pass
-        if self.reading:
-            self._poke()
-
-    def deliver_many(self, msgs: list) -> None:
-        self.mailbox.extend(msgs)
-        self.idle = False
-        self.signal()
-
-    def poll(self, fd: int, remaining: float) -> bool:
-        """Block until ``fd`` is readable (True), or the process is woken, or
-        ``remaining`` seconds pass (-1: no limit). Its wake-up here is a byte on a
-        socket pair of its own, which is closed with the process object, so no
-        descriptor is closed while another thread may poke it."""
-        if self._poller is None:
-            pair = socket.socketpair()
-            for end in pair:
-                end.setblocking(False)
-            self._pipe, self._poller = pair, select.poll()
-            self._poller.register(pair[0].fileno(), select.POLLIN)
-        poller = self._poller
-        if self._polled != fd:
-            if self._polled is not None:
-                poller.unregister(self._polled)
-            poller.register(fd, select.POLLIN)
-            self._polled = fd
-        self.reading = True
-        try:
-            events = poller.poll(None if remaining < 0 else remaining * 1000)
-        finally:
-            self.reading = False
-        readable = False
-        for ready, _ in events:
-            if ready == fd:
-                readable = True
-            else:
-                try:
-                    self._pipe[0].recv(4096)
-                except OSError:
-                    pass
-        return readable
-
-    def _poke(self) -> None:
-        try:
-            self._pipe[1].send(b"!")
-        except (OSError, TypeError):           # full (it wakes anyway) or none yet
-            pass
-
-
 class _Table:
     """Every local process, the registry and the node monitors: one object, one lock."""
 
     def __init__(self):
         self.lock = threading.RLock()
-        self.procs: dict[int, _Proc] = {}
-        self.names: dict[str, _Proc] = {}
+        self.procs: dict[int, Proc] = {}
+        self.names: dict[str, Proc] = {}
         self.counter = itertools.count(FIRST_PID)
         self.refs = itertools.count(1)
         self.local = threading.local()
@@ -202,7 +106,7 @@ class _Table:
         self.name = _names.NO_NODE       # its node name (set_dist keeps both in step)
         self.node_indexes: dict[str, int] = {}
         self.idle_changed = threading.Condition(threading.Lock())
-        self.main_proc: _Proc | None = None     # the notebook's or prompt's process
+        self.main_proc: Proc | None = None     # the notebook's or prompt's process
         self.quiet_waiters = 0
         self.serving: set[int] = set()          # threads running an rpc call right now
 
@@ -232,13 +136,13 @@ class _Table:
                 self.node_indexes[node] = index
             return index
 
-    def new_proc(self, group_leader: Pid | None, spawned: bool) -> _Proc:
-        proc = _Proc(Pid(None, next(self.counter)), group_leader, spawned)
+    def new_proc(self, group_leader: Pid | None, spawned: bool) -> Proc:
+        proc = Proc(Pid(None, next(self.counter)), group_leader, spawned)
         with self.lock:
             self.procs[proc.pid.num] = proc
         return proc
 
-    def current(self) -> _Proc:
+    def current(self) -> Proc:
         proc = getattr(self.local, "proc", None)
         if proc is None:             # a thread that pydist did not start: adopt it
             console.install()
@@ -251,11 +155,11 @@ class _Table:
     def make_ref(self) -> Ref:
         return Ref(None, next(self.refs))
 
-    def lookup(self, pid: Pid) -> _Proc | None:
+    def lookup(self, pid: Pid) -> Proc | None:
         proc = self.procs.get(pid.num)
         return proc if proc is not None and proc.alive else None
 
-    def exit(self, proc: _Proc, reason) -> None:
+    def exit(self, proc: Proc, reason) -> None:
         with self.lock:
             proc.alive = False
             self.procs.pop(proc.pid.num, None)
@@ -360,7 +264,7 @@ def spawn(fun: Callable, *args, group_leader: Pid | None = None) -> Pid:
     return proc.pid
 
 
-def _run(proc: _Proc, fun: Callable, args: tuple) -> None:
+def _run(proc: Proc, fun: Callable, args: tuple) -> None:
     _table.local.proc = proc
     reason: Any = "normal"
     try:
@@ -412,7 +316,7 @@ def send(dest, msg):
     return msg
 
 
-def _local_name(name: str, msg) -> _Proc:
+def _local_name(name: str, msg) -> Proc:
     proc = _table.names.get(name)
     if proc is None or not proc.alive:
         raise ValueError(f"send({name!r}, {msg!r}): no process is registered as {name!r} "
@@ -476,7 +380,7 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
             proc.waiting = False
 
 
-def wait(proc: _Proc, peer, remaining: float) -> None:
+def wait(proc: Proc, peer, remaining: float) -> None:
     """Wait (up to ``remaining`` s, -1: no limit) for something new for ``proc``: by
     reading ``peer``'s connection itself if nobody else reads it (see _reader),
     else on its wake-up lock."""

@@ -15,7 +15,7 @@ round-trip time"). So:
 - When the window passes unused, the reader thread reads again: a frame for anyone
   else waits at most ``DIRECT_WINDOW``. A process that reads a frame for others
   calls the reader thread back at once.
-- A process that reads polls its own wake-up too (``_Proc.poll``), so a local
+- A process that reads polls its own wake-up too (``_mailbox.Proc.poll``), so a local
   message, a reply from elsewhere or its time limit still reach it.
 """
 
