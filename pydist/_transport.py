@@ -55,6 +55,7 @@ HANDSHAKE_TIMEOUT = 3.0       # a peer that stalls mid-handshake is dropped afte
 # they cross the wire on every call, and plain ints cost the pickler nothing.
 SEND = 1        # (SEND, pid_number, msg)          to a pid of the receiving node
 REG_SEND = 2    # (REG_SEND, name, msg)            to a name registered there
+                # ... or (op, to, payload, node, number) for msg = (Pid(node, number), payload)
 NODES = 3       # (NODES, [node, ...])             mesh: the nodes I am connected to
 CALL = 4        # (CALL, ref, caller, item(mod, fun, args), reply?)   rpc.call / rpc.cast
 SPAWN = 5       # (SPAWN, ref, caller, item(fun, args))   Node.spawn; replied with the pid
@@ -332,6 +333,9 @@ class Channel:
                 while not self._pending and not self.broken:
                     self._wake.wait(1.0)
                 self._writer_idle = False
+            # Let the stream fill a frame: one write for many sends, and no wake-up per
+            # send (the sender only wakes an idle writer).
+            time.sleep(STREAM_GAP)
             self._flush()
 
     def _drain(self) -> None:
