@@ -300,7 +300,7 @@ def send(dest, msg):
             if proc is not None:
                 proc.deliver(msg)
         elif _table.dist is not None:
-            _table.dist.send_item(dest._node, (SEND, dest.num, msg))
+            _table.dist.send_item(dest._node, _item(SEND, dest.num, msg))
     elif isinstance(dest, str):
         _local_name(dest, msg).deliver(msg)
     elif (isinstance(dest, tuple) and len(dest) == 2 and isinstance(dest[0], str)
@@ -309,11 +309,21 @@ def send(dest, msg):
         if node == _table.name:
             _local_name(name, msg).deliver(msg)
         elif _table.dist is not None:
-            _table.dist.send_item(node, (REG_SEND, name, msg))
+            _table.dist.send_item(node, _item(REG_SEND, name, msg))
     else:
         raise TypeError(f"send: cannot send to {dest!r}; send to a pid, a registered name "
                         f"like 'product_stock', or ('name', 'node@host')")
     return msg
+
+
+def _item(op: int, where, msg) -> tuple:
+    """The wire item for ``send``. The idiom ``(self(), request)`` travels with the pid
+    as two plain values (see _transport): pickling a Pid costs a class lookup at
+    each end, as much as the rest of a small message."""
+    if type(msg) is tuple and len(msg) == 2 and type(msg[0]) is Pid:
+        pid = msg[0]
+        return (op, where, msg[1], pid._node or _table.name, pid.num)
+    return (op, where, msg)
 
 
 def _local_name(name: str, msg) -> Proc:

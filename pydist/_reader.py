@@ -89,7 +89,7 @@ class Reading:
                 if proc is None:
                     return [], False
                 waited = proc.waiting
-                proc.deliver(item[2])
+                proc.deliver(_message(item))
                 if waited:
                     proc.direct_peer = peer
                 return [], waited
@@ -103,7 +103,7 @@ class Reading:
                         box.deliver_many(batch)
                     box, batch = proc, []
                 if proc is not None:
-                    batch.append(item[2])
+                    batch.append(_message(item))
                 continue
             if batch:
                 box.deliver_many(batch)
@@ -219,6 +219,11 @@ class Reading:
             peer.channel.send(wire.encode_parts((wire.REPLY, item[1], True, "pong")))
         elif op == wire.STOP:
             threading.Thread(target=_stop_and_exit, daemon=True).start()
+
+
+def _message(item: tuple):
+    """The message of a SEND or REG_SEND item (see _transport)."""
+    return item[2] if len(item) == 3 else (Pid(item[3], item[4]), item[2])
 
 
 def _stop_and_exit() -> None:

@@ -85,13 +85,13 @@ def test_messages_for_other_processes_arrive_in_order_meanwhile(b):
 
     def interleave(n, caller):
         for i in range(n):
-            send(("t_collect", here), i)
+            send(("t_collect", here), (caller, i))     # a stream: frames of many items
             send(caller, ("mine", i))
         return "done"
     assert rpc.call(b.node, interleave, [300, me], timeout=10) == "done"
     mine = [receive(timeout=5, match=lambda m: m[0] == "mine")[1] for _ in range(300)]
     assert mine == list(range(300)), "this process's messages came out of order"
-    assert receive(timeout=5) == ("collected", list(range(300))), \
+    assert receive(timeout=5) == ("collected", [(me, i) for i in range(300)]), \
         "the other process's messages were lost or reordered"
 
 

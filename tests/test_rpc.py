@@ -220,3 +220,18 @@ def test_many_messages_each_way_arrive_complete_and_in_order(b):
         send(pid, i)
     assert receive(timeout=10) == list(range(3000))
     assert [receive(timeout=5)[1] for _ in range(3000)] == list(range(3000))
+
+
+def test_a_pid_and_request_pair_arrives_as_it_was_sent(b):
+    me = self()
+
+    def mirror(reply_to):                 # send back what arrives, and its parts' types
+        msg = receive(timeout=5)
+        send(reply_to, (msg, type(msg[0]).__name__, msg[0] == reply_to))
+    stranger = rpc.call(b, "pydist", "spawn", [time.sleep, 0])   # a pid of b itself
+    for pair in [(me, "plain"), (me, {"qty": 30}), (stranger, [1, 2])]:
+        pid = Node.spawn(b, mirror, me)
+        send(pid, pair)
+        got, kind, is_me = receive(timeout=5)
+        assert got == pair and kind == "Pid", f"sent {pair!r}, it arrived as {got!r}"
+        assert is_me == (pair[0] == me)
