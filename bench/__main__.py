@@ -395,8 +395,8 @@ def _report(samples, rounds: int, quick: bool) -> str:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         f"- Python {platform.python_version()}; {_versions()}",
         f"- command: `python -m bench --rounds {rounds}{' --quick' if quick else ''}` "
-        f"(interleaved rounds; median over rounds, min–max in brackets; ratios to the floor "
-        f"taken round by round)",
+        f"(interleaved rounds, each in a fresh process; median over rounds, min–max in "
+        f"brackets; ratios to the floor taken round by round)",
         "- floor: stdlib `multiprocessing.connection` Listener/Client with authkey (C pickle)",
         f"- placements: {', '.join(where for where, _, _ in PLACES)} (every thread of the "
         f"client and of the servers pinned with sched_setaffinity; see bench/__main__.py)",
