@@ -50,6 +50,7 @@ class _Peer:
         # waiting process may read for itself, and the reader thread stands by.
         self.token = threading.Lock()
         self.direct_until = 0.0
+        self.sleepers: set = set()                # processes waiting while another reads
         self.standby = threading.Lock()           # released to call the reader thread back
         self.standby.acquire()
 

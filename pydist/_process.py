@@ -401,7 +401,10 @@ def wait(proc: Proc, peer, remaining: float) -> None:
         return
     if not dist.read_once(peer, proc, remaining):
         release_reader()
-        proc.woken.acquire(True, remaining)
+        try:
+            proc.woken.acquire(True, remaining)
+        finally:
+            peer.sleepers.discard(proc)
 
 
 def flush() -> None:

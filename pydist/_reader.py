@@ -15,6 +15,9 @@ round-trip time"). So:
 - When the window passes unused, the reader thread reads again: a frame for anyone
   else waits at most ``DIRECT_WINDOW``. A process that reads a frame for others
   calls the reader thread back at once.
+- A process that finds someone else reading joins ``peer.sleepers`` before it sleeps.
+  While anyone is in that set, the reader thread does not stand back, and a process
+  that reads calls it back when it lets go: nobody sleeps with nobody reading.
 - A process that reads polls its own wake-up too (``_mailbox.Proc.poll``), so a local
   message, a reply from elsewhere or its time limit still reach it.
 """
@@ -47,11 +50,13 @@ class Reading:
         token = peer.token
         while True:
             wait = peer.direct_until - time.monotonic()
-            if wait > 0:                          # a waiting process reads for itself
-                peer.standby.acquire(True, wait)
+            if not peer.sleepers and (wait > 0 or token.locked()):
+                # A waiting process reads for itself, or may soon: stand by (a process
+                # that leaves others waiting calls us back).
+                peer.standby.acquire(True, wait if wait > 0 else DIRECT_WINDOW)
                 continue
             token.acquire()                       # a process reading now ends its frame
-            if peer.direct_until > time.monotonic():
+            if peer.direct_until > time.monotonic() and not peer.sleepers:
                 token.release()                   # ... and renewed the window
                 continue
             try:
@@ -149,12 +154,20 @@ class Reading:
     def read_once(self, peer, proc, remaining: float) -> bool:
         """Called by ``proc`` instead of sleeping: if nobody reads ``peer``'s
         connection, wait up to ``remaining`` seconds (-1: no limit) for a frame there
-        or a wake-up of its own, and deliver the frame. Returns False if someone else
-        reads it (then sleep as usual: they deliver); True when the caller should look
-        again."""
+        or a wake-up of its own, and deliver the frame. Returns True when the caller
+        should look again; False if someone else reads the connection: then ``proc``
+        is in ``peer.sleepers`` and sleeps as usual (the reader delivers, and does not
+        stand back while a sleeper waits), and leaves the set once woken."""
         token = peer.token
-        if peer.lost or not token.acquire(False):
+        if peer.lost:
             return False
+        if not token.acquire(False):
+            # Someone reads: be counted among those it must not leave waiting, then try
+            # once more, in case it let go in between (see the module docstring).
+            peer.sleepers.add(proc)
+            if not token.acquire(False):
+                return False
+            peer.sleepers.discard(proc)
         back = False                              # call the reader thread back?
         try:
             if proc.woken.acquire(False):         # something came meanwhile: look first
@@ -179,7 +192,7 @@ class Reading:
             return False
         finally:
             token.release()
-            if back:                              # the reader thread reads for all
+            if back or peer.sleepers:             # the reader thread reads for all
                 peer.direct_until = 0.0
                 try:
                     peer.standby.release()
