@@ -14,11 +14,17 @@ import socket
 import threading
 from collections import deque
 
-__all__ = ["Proc"]
+__all__ = ["Proc", "MAX_PAIRS"]
+
+
+MAX_PAIRS = 64                 # processes that may sleep in poll at once (see can_poll)
 
 
 class Proc:
     """One process: its pid, its mailbox, and how it sleeps and is woken."""
+
+    pairs = 0                    # how many processes have a socket pair now
+    _pairs_lock = threading.Lock()
 
     __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
                  "group_leader", "replies", "woken", "spawned", "waiting", "reading",
@@ -69,17 +75,32 @@ class Proc:
         self.idle = False
         self.signal()
 
-    def poll(self, fd: int, remaining: float) -> bool:
-        """Block until ``fd`` is readable (True), or the process is woken, or
-        ``remaining`` seconds pass (-1: no limit). Its wake-up here is a byte on a
-        socket pair of its own, which is closed with the process object, so no
-        descriptor is closed while another thread may poke it."""
+    def can_poll(self) -> bool:
+        """Whether it may sleep in ``poll``: it needs a socket pair, and at most
+        MAX_PAIRS processes have one at a time (two descriptors each), so a node with
+        thousands of processes does not run out of descriptors; the others sleep on
+        their lock. The pair is closed with the process object, so no descriptor is
+        closed while another thread may poke it."""
         if self._poller is None:
+            with Proc._pairs_lock:
+                if Proc.pairs >= MAX_PAIRS:
+                    return False
+                Proc.pairs += 1
             pair = socket.socketpair()
             for end in pair:
                 end.setblocking(False)
             self._pipe, self._poller = pair, select.poll()
             self._poller.register(pair[0].fileno(), select.POLLIN)
+        return True
+
+    def __del__(self) -> None:
+        if self._poller is not None:
+            with Proc._pairs_lock:
+                Proc.pairs -= 1
+
+    def poll(self, fd: int, remaining: float) -> bool:
+        """Block until ``fd`` is readable (True), or the process is woken, or
+        ``remaining`` seconds pass (-1: no limit); ``can_poll()`` must be true."""
         poller = self._poller
         if self._polled != fd:
             if self._polled is not None:
