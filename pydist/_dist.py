@@ -358,7 +358,7 @@ def _wait_reply(proc, ref: int, timeout: float | None, peer: _Peer) -> tuple:
             if remaining <= 0:
                 return False, BadRpc("timeout", peer.name, f"no answer from {peer.name} "
                                      f"within {timeout} s")
-        wait(proc, peer, remaining)
+        wait(proc, peer, remaining, reply=True)
 
 
 def _peer_address(conn) -> str:

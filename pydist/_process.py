@@ -390,10 +390,10 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
             proc.waiting = False
 
 
-def wait(proc: Proc, peer, remaining: float) -> None:
-    """Wait (up to ``remaining`` s, -1: no limit) for something new for ``proc``: by
-    reading ``peer``'s connection itself if nobody else reads it (see _reader),
-    else on its wake-up lock."""
+def wait(proc: Proc, peer, remaining: float, reply: bool = False) -> None:
+    """Wait (up to ``remaining`` s, -1: no limit) for something new for ``proc``, a
+    ``reply`` from ``peer`` or any message: by reading ``peer``'s connection itself
+    if nobody else reads it (see _reader), else on its wake-up lock."""
     dist = _table.dist
     if peer is None or peer.lost or dist is None or not proc.can_poll():
         if peer is not None and peer.lost:
@@ -401,7 +401,7 @@ def wait(proc: Proc, peer, remaining: float) -> None:
         release_reader()
         proc.woken.acquire(True, remaining)
         return
-    if not dist.read_once(peer, proc, remaining):
+    if not dist.read_once(peer, proc, remaining, reply):
         release_reader()
         try:
             proc.woken.acquire(True, remaining)

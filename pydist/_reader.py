@@ -15,9 +15,12 @@ round-trip time"). So:
 - When the window passes unused, the reader thread reads again: a frame for anyone
   else waits at most ``DIRECT_WINDOW``. A process that reads a frame for others
   calls the reader thread back at once.
-- A process that finds someone else reading joins ``peer.sleepers`` before it sleeps.
-  While anyone is in that set, the reader thread does not stand back, and a process
-  that reads calls it back when it lets go: nobody sleeps with nobody reading.
+- A process waiting for a reply that finds someone else reading joins
+  ``peer.sleepers`` before it sleeps. While anyone is in that set, the reader thread
+  does not stand back, and a process that reads calls it back when it lets go: no
+  caller sleeps with nobody reading. (A process in ``receive`` may wait for hours,
+  so it does not join: were it counted, nobody else could read for itself.)
+- The reader thread never takes the token without reading a frame.
 - A process that reads polls its own wake-up too (``_mailbox.Proc.poll``), so a local
   message, a reply from elsewhere or its time limit still reach it.
 """
@@ -55,10 +58,10 @@ class Reading:
                 # that leaves others waiting calls us back).
                 peer.standby.acquire(True, wait if wait > 0 else DIRECT_WINDOW)
                 continue
-            token.acquire()                       # a process reading now ends its frame
-            if peer.direct_until > time.monotonic() and not peer.sleepers:
-                token.release()                   # ... and renewed the window
-                continue
+            # Read now, even if a process renewed the window meanwhile: letting go
+            # without reading could leave one that just failed to get the token
+            # sleeping with nobody reading.
+            token.acquire()
             try:
                 calls, direct = self._take(peer)
             except (EOFError, OSError):
@@ -151,19 +154,21 @@ class Reading:
         self.pool.submit(self._read, peer)
 
     # ------------------------------------------------------------ a waiting process reads
-    def read_once(self, peer, proc, remaining: float) -> bool:
+    def read_once(self, peer, proc, remaining: float, reply: bool) -> bool:
         """Called by ``proc`` instead of sleeping: if nobody reads ``peer``'s
         connection, wait up to ``remaining`` seconds (-1: no limit) for a frame there
         or a wake-up of its own, and deliver the frame. Returns True when the caller
-        should look again; False if someone else reads the connection: then ``proc``
-        is in ``peer.sleepers`` and sleeps as usual (the reader delivers, and does not
-        stand back while a sleeper waits), and leaves the set once woken."""
+        should look again, False if someone else reads the connection: then ``proc``
+        sleeps as usual, and the reader delivers. A process waiting for a ``reply``
+        from ``peer`` is then in ``peer.sleepers`` until it wakes."""
         token = peer.token
         if peer.lost:
             return False
         if not token.acquire(False):
-            # Someone reads: be counted among those it must not leave waiting, then try
-            # once more, in case it let go in between (see the module docstring).
+            if not reply:
+                return False
+            # Be counted among those the reader must not leave waiting, then try once
+            # more, in case it let go in between (see the module docstring).
             peer.sleepers.add(proc)
             if not token.acquire(False):
                 return False
