@@ -8,18 +8,19 @@ whole round trip of a plain blocking socket (PITFALLS: "Thread hand-offs cost
 round-trip time"). So:
 
 - After the reader thread hands a frame to a process that was waiting for just that
-  (a reply to its call, a message to it in ``receive``), it stands back for
-  ``DIRECT_WINDOW`` seconds. If that process waits again meanwhile, it reads the
-  connection itself (``read_once``), and the kernel wakes it directly, as it wakes
-  the one thread of a plain client. Every such read renews the window.
-- When the window passes unused, the reader thread reads again: a frame for anyone
-  else waits at most ``DIRECT_WINDOW``. A process that reads a frame for others
-  calls the reader thread back at once.
-- A process waiting for a reply that finds someone else reading joins
-  ``peer.sleepers`` before it sleeps. While anyone is in that set, the reader thread
-  does not stand back, and a process that reads calls it back when it lets go: no
-  caller sleeps with nobody reading. (A process in ``receive`` may wait for hours,
-  so it does not join: were it counted, nobody else could read for itself.)
+  (a reply to its call, a message to it in ``receive``), it opens a window of
+  ``DIRECT_WINDOW`` seconds and stands back. A process that waits on the connection
+  while the window is open reads it itself (``read_once``), and the kernel wakes it
+  directly, as it wakes the one thread of a plain client. Every read of a frame for
+  the reader itself renews the window.
+- A process that reads a frame for others shuts the window and calls the reader
+  thread back at once; when the window passes unused, the reader thread reads again.
+  So a frame for anyone else waits at most ``DIRECT_WINDOW``.
+- A caller waiting for a reply that does not read itself joins ``peer.sleepers`` and
+  calls the reader thread back; while anyone is in that set, the reader thread does
+  not stand back: no caller sleeps with nobody reading. (A process in ``receive``
+  may wait for hours, so it does not join: were it counted, nobody else could read
+  for itself.)
 - The reader thread never takes the token without reading a frame.
 - A process that reads polls its own wake-up too (``_mailbox.Proc.poll``), so a local
   message, a reply from elsewhere or its time limit still reach it.
@@ -155,24 +156,20 @@ class Reading:
 
     # ------------------------------------------------------------ a waiting process reads
     def read_once(self, peer, proc, remaining: float, reply: bool) -> bool:
-        """Called by ``proc`` instead of sleeping: if nobody reads ``peer``'s
-        connection, wait up to ``remaining`` seconds (-1: no limit) for a frame there
-        or a wake-up of its own, and deliver the frame. Returns True when the caller
-        should look again, False if someone else reads the connection: then ``proc``
-        sleeps as usual, and the reader delivers. A process waiting for a ``reply``
-        from ``peer`` is then in ``peer.sleepers`` until it wakes."""
+        """Called by ``proc`` instead of sleeping: if the window is open and nobody
+        reads ``peer``'s connection, wait up to ``remaining`` seconds (-1: no limit)
+        for a frame there or a wake-up of its own, and deliver the frame. Returns
+        True when the caller should look again, False when it should sleep as usual
+        (the reader delivers). A process waiting for a ``reply`` from ``peer`` is then
+        in ``peer.sleepers`` until it wakes."""
         token = peer.token
         if peer.lost:
             return False
-        if not token.acquire(False):
-            if not reply:
-                return False
-            # Be counted among those the reader must not leave waiting, then try once
-            # more, in case it let go in between (see the module docstring).
-            peer.sleepers.add(proc)
-            if not token.acquire(False):
-                return False
-            peer.sleepers.discard(proc)
+        if peer.direct_until <= time.monotonic() or not token.acquire(False):
+            if reply:                             # the reader thread must read for it
+                peer.sleepers.add(proc)
+                _call_back(peer)
+            return False
         back = False                              # call the reader thread back?
         try:
             if proc.woken.acquire(False):         # something came meanwhile: look first
@@ -199,10 +196,7 @@ class Reading:
             token.release()
             if back or peer.sleepers:             # the reader thread reads for all
                 peer.direct_until = 0.0
-                try:
-                    peer.standby.release()
-                except RuntimeError:
-                    pass
+                _call_back(peer)
 
     # ------------------------------------------------------------ what arrives
     def _dispatch(self, peer, item: tuple) -> None:
@@ -237,6 +231,14 @@ class Reading:
             peer.channel.send(wire.encode_parts((wire.REPLY, item[1], True, "pong")))
         elif op == wire.STOP:
             threading.Thread(target=_stop_and_exit, daemon=True).start()
+
+
+def _call_back(peer) -> None:
+    """Wake the reader thread of ``peer`` if it stands by."""
+    try:
+        peer.standby.release()
+    except RuntimeError:                          # already called back
+        pass
 
 
 def _message(item: tuple):

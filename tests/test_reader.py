@@ -132,3 +132,24 @@ def test_a_quick_call_after_a_slow_one_does_not_wait_for_the_reader_thread(b):
         rpc.call(b.node, "operator", "add", [1, 2])
         late += time.perf_counter() - t > 0.004
     assert late <= 3, f"{late} of 100 quick calls waited 4 ms or more after a slow one"
+
+
+def _serving_thread() -> str:
+    return threading.current_thread().name
+
+
+def _start_idle():
+    from pydist import Process, receive, spawn
+    Process.register(spawn(lambda: [receive(), receive()]), "t_idle")
+
+
+def test_a_process_idle_in_receive_leaves_calls_to_the_reader_thread(b):
+    # A process on b gets a message while it waits (so it may read for itself), then
+    # waits again: calls arriving meanwhile must still be served by b's reader thread
+    # at once, not handed to a worker by the idle process.
+    rpc.call(b.node, _start_idle, [])
+    send(("t_idle", b.node), "wake up")
+    time.sleep(0.05)
+    served = [rpc.call(b.node, _serving_thread, []) for _ in range(20)]
+    inline = sum(name.startswith("pydist-reader") for name in served[5:])
+    assert inline == 15, f"only {inline} of 15 calls were served by the reader: {served}"
