@@ -471,7 +471,8 @@ against 20 µs). Three changes closed the gap:
 
 What is left is Python: about 1-2 µs per side above the floor's path, visible on one
 core (rpc and message round trips 1.1-1.25× the floor from run to run). On two cores
-the wake-up of the other core dominates and pydist matches the floor. Unpinned, each
+the wake-up of the other core dominates, and pydist is within about 10% of the floor
+(0.95-1.13× from run to run). Unpinned, each
 contender lands on one core or two by luck, and its figure with it; those rows carry
 no verdict. Each round runs in a fresh process: pydist's round trips differ by up to
 15% from one process to the next (not with the hash seed; memory layout, most
