@@ -175,7 +175,13 @@ class Reading:
             if proc.woken.acquire(False):         # something came meanwhile: look first
                 return True
             channel = peer.channel
-            if not channel.buffered() and not proc.poll(channel.fd, remaining):
+            # A caller with no time limit waits for nothing but this connection (its
+            # reply comes that way, and so does its loss), so it blocks in recv, as the
+            # floor does; but not the notebook's or prompt's process, which must wake
+            # to print what other processes print meanwhile. Others poll beside their
+            # wake-up.
+            blocking = reply and remaining < 0 and proc is not _table.main_proc
+            if not (blocking or channel.buffered()) and not proc.poll(channel.fd, remaining):
                 return True                       # woken, or out of time
             calls, _ = self._take(peer)
             for item in calls:

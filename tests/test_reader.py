@@ -153,3 +153,21 @@ def test_a_process_idle_in_receive_leaves_calls_to_the_reader_thread(b):
     served = [rpc.call(b.node, _serving_thread, []) for _ in range(20)]
     inline = sum(name.startswith("pydist-reader") for name in served[5:])
     assert inline == 15, f"only {inline} of 15 calls were served by the reader: {served}"
+
+
+def test_a_process_calling_in_a_loop_gets_every_answer_and_then_nodedown(b):
+    # Not the notebook's process: it waits for its replies blocked in recv.
+    me = self()
+
+    def caller():
+        results = [rpc.call(b.node, "operator", "add", [i, 1]) for i in range(200)]
+        send(me, ("results", results))
+        try:
+            rpc.call(b.node, "time", "sleep", [30])
+        except BadRpc as exc:
+            send(me, ("down", exc.reason))
+    spawn(caller)
+    assert receive(timeout=10) == ("results", [i + 1 for i in range(200)])
+    time.sleep(0.2)                             # it waits for the long call now
+    os.kill(b.os_pid, signal.SIGKILL)
+    assert receive(timeout=3) == ("down", "nodedown"), "the caller did not see the node go"
