@@ -93,6 +93,8 @@ class Reading:
             if op == wire.REPLY:
                 self.reply(item[1], item[2], item[3])
                 return [], True
+            if op == wire.CALL:
+                return [item], False
             if op == wire.SEND or op == wire.REG_SEND:
                 proc = (_table.procs if op == wire.SEND else _table.names).get(item[1])
                 if proc is None:
@@ -133,8 +135,9 @@ class Reading:
         """Run rpc calls in the reader itself: no thread hand-off for a quick call.
         A call that waits (in receive, rpc.call) or runs past HAND_OFF gets another
         thread to read on (release_reader); returns whether this one still reads."""
-        for item in calls[1:]:
-            self.pool.submit(_serve_rpc, self, peer, item)
+        if len(calls) > 1:
+            for item in calls[1:]:
+                self.pool.submit(_serve_rpc, self, peer, item)
         _table.local.serving_peer = peer
         peer.serving_since = time.monotonic()
         try:
