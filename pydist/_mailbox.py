@@ -28,7 +28,7 @@ class Proc:
 
     __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
                  "group_leader", "replies", "woken", "spawned", "waiting", "reading",
-                 "direct_peer", "_pipe", "_poller", "_polled")
+                 "direct_peer", "_pipe", "poller", "_polled")
 
     def __init__(self, pid, group_leader, spawned: bool):
         self.pid = pid
@@ -48,7 +48,7 @@ class Proc:
         self.reading = False           # in poll (see above)
         self.direct_peer = None        # the connection it may read itself
         self._pipe: tuple[socket.socket, socket.socket] | None = None
-        self._poller = None
+        self.poller = None             # its poll object, once it may sleep in poll
         self._polled: int | None = None
 
     def signal(self) -> None:
@@ -81,7 +81,7 @@ class Proc:
         thousands of processes does not run out of descriptors; the others sleep on
         their lock. The pair is closed with the process object, so no descriptor is
         closed while another thread may poke it."""
-        if self._poller is None:
+        if self.poller is None:
             with Proc._pairs_lock:
                 if Proc.pairs >= MAX_PAIRS:
                     return False
@@ -89,19 +89,19 @@ class Proc:
             pair = socket.socketpair()
             for end in pair:
                 end.setblocking(False)
-            self._pipe, self._poller = pair, select.poll()
-            self._poller.register(pair[0].fileno(), select.POLLIN)
+            self._pipe, self.poller = pair, select.poll()
+            self.poller.register(pair[0].fileno(), select.POLLIN)
         return True
 
     def __del__(self) -> None:
-        if self._poller is not None:
+        if self.poller is not None:
             with Proc._pairs_lock:
                 Proc.pairs -= 1
 
     def poll(self, fd: int, remaining: float) -> bool:
         """Block until ``fd`` is readable (True), or the process is woken, or
         ``remaining`` seconds pass (-1: no limit); ``can_poll()`` must be true."""
-        poller = self._poller
+        poller = self.poller
         if self._polled != fd:
             if self._polled is not None:
                 poller.unregister(self._polled)

@@ -395,7 +395,7 @@ def wait(proc: Proc, peer, remaining: float, reply: bool = False) -> None:
     ``reply`` from ``peer`` or any message: by reading ``peer``'s connection itself
     if nobody else reads it (see _reader), else on its wake-up lock."""
     dist = _table.dist
-    if peer is None or peer.lost or dist is None or not proc.can_poll():
+    if peer is None or peer.lost or dist is None or not (proc.poller or proc.can_poll()):
         if peer is not None and peer.lost:
             proc.direct_peer = None           # let the lost connection go
         release_reader()

@@ -37,6 +37,7 @@ from ._console import console
 from ._errors import BadRpc
 from ._process import Pid, _table, spawn
 from ._registry import add_watcher
+from ._transport import CALL, REG_SEND, REPLY, SEND
 from .rpc import _serve as _serve_rpc
 from .rpc import _unpack
 
@@ -90,13 +91,8 @@ class Reading:
         if len(items) == 1:                       # the usual frame in a dialogue
             item = items[0]
             op = item[0]
-            if op == wire.REPLY:
-                self.reply(item[1], item[2], item[3])
-                return [], True
-            if op == wire.CALL:
-                return [item], False
-            if op == wire.SEND or op == wire.REG_SEND:
-                proc = (_table.procs if op == wire.SEND else _table.names).get(item[1])
+            if op == SEND or op == REG_SEND:
+                proc = (_table.procs if op == SEND else _table.names).get(item[1])
                 if proc is None:
                     return [], False
                 waited = proc.waiting
@@ -104,6 +100,11 @@ class Reading:
                 if waited:
                     proc.direct_peer = peer
                 return [], waited
+            if op == REPLY:
+                self.reply(item[1], item[2], item[3])
+                return [], True
+            if op == CALL:
+                return [item], False
         calls, box, batch = [], None, []          # messages for one process go in at once
         for item in items:
             op = item[0]
