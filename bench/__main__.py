@@ -345,8 +345,10 @@ def one_round(quick: bool) -> dict[str, list]:
 
 def run(rounds: int, quick: bool) -> str:
     """Each round in a fresh process: a process's round trips differ from the next
-    one's by up to 15% here and keep that speed while it lives, so one process for
-    all rounds would repeat one draw."""
+    one's by up to 15% here (address-space randomization) and keep that speed while
+    it lives, so one process for all rounds would repeat one draw. About one draw in
+    six is a slow one, hence seven rounds by default: the median is then a typical
+    process, not an unlucky one."""
     samples: dict[tuple[str, str], list] = {}
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", flush=True)
@@ -474,9 +476,13 @@ core (rpc and message round trips 1.1-1.25× the floor from run to run). On two 
 the wake-up of the other core dominates, and pydist is within about 10% of the floor
 (0.95-1.13× from run to run). Unpinned, each
 contender lands on one core or two by luck, and its figure with it; those rows carry
-no verdict. Each round runs in a fresh process: pydist's round trips differ by up to
-15% from one process to the next (not with the hash seed; memory layout, most
-likely) and keep that speed while the process lives.
+no verdict. Each round runs in a fresh process: on one core pydist's round trips
+differ by up to 15% from one process to the next and keep that speed while the
+process lives. It is where address-space randomization puts things: with it off
+(`setarch -R`), four runs gave 1.11-1.14× the floor for both round trips. About one
+process in six draws a slow layout and lands at 1.3-1.4× on one core; a fresh
+process per round samples several layouts, as users' processes do, and the median
+of seven is a typical one.
 
 One-way throughput is twice the floor's because streamed sends are coalesced: the
 connection's writer thread, once woken, waits 50 µs for the stream to fill a frame and
@@ -487,7 +493,8 @@ pickler a class lookup at each end."""
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="rounds, each in a fresh process (default 7: see run())")
     parser.add_argument("--quick", action="store_true",
                         help="fewer messages per round, no notebook run; RESULTS.md untouched")
     parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
