@@ -63,12 +63,7 @@ class Proc:
     def deliver(self, msg) -> None:
         self.mailbox.append(msg)
         self.idle = False
-        try:                                   # signal(), inline: every message comes here
-            self.woken.release()
-        except RuntimeError:
-            pass
-        if self.reading:
-            self._poke()
+        self.signal()
 
     def deliver_many(self, msgs: list) -> None:
         self.mailbox.extend(msgs)

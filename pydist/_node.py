@@ -114,7 +114,7 @@ class Node:
     @staticmethod
     def self() -> str:
         """Elixir: ``Node.self()``. ``"gus@vm"``, or ``"nonode@nohost"`` if not a node."""
-        return _table.node_name()
+        return _table.name
 
     @staticmethod
     def alive() -> bool:

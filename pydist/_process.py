@@ -43,7 +43,7 @@ class _Ident:
     @property
     def node(self) -> str:
         """The node this pid lives on (Elixir: ``node(pid)``)."""
-        return self._node or _table.node_name()
+        return self._node or _table.name
 
     def is_local(self) -> bool:
         return self._node is None
@@ -119,9 +119,6 @@ class _Table:
     def set_dist(self, dist) -> None:
         self.dist = dist
         self.name = dist.name if dist is not None else _names.NO_NODE
-
-    def node_name(self) -> str:
-        return self.name
 
     def node_index(self, node: str) -> int:
         """The number that stands for another node in pids, e.g. 19214 in <19214.112.0>.
@@ -273,7 +270,7 @@ def _run(proc: Proc, fun: Callable, args: tuple) -> None:
         pass
     except BaseException as exc:                 # a process dies alone
         reason = exc
-        where = f"on node {_table.node_name()} " if _table.dist is not None else ""
+        where = f"on node {_table.name} " if _table.dist is not None else ""
         print(f"Process {proc.pid!r} {where}raised an exception\n{user_traceback(exc)}",
               end="", file=sys.stderr)
     finally:

@@ -115,14 +115,14 @@ class Process:
         ref = _table.make_ref()
         if isinstance(target, str):
             proc = _table.names.get(target)
-            target = proc.pid if proc is not None else (target, _table.node_name())
+            target = proc.pid if proc is not None else (target, _table.name)
         pair = (isinstance(target, tuple) and len(target) == 2
                 and all(isinstance(part, str) for part in target))
         if not (pair or isinstance(target, Pid)):
             raise TypeError(f"Process.monitor takes a pid, a name or (name, node), "
                             f"not {target!r}")
         node = target[1] if pair else target.node
-        if node == _table.node_name():
+        if node == _table.name:
             add_watcher(ref, watcher, target)
         else:
             _table.dist_required("Process.monitor").monitor_remote(ref, watcher, target)

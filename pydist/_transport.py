@@ -377,10 +377,9 @@ class Channel:
         self._heard = True
         pos, end = self._rpos, self._rend
         if pos == end:                       # the usual case in a dialogue: read now
-            end = os.readv(self.fd, [self._rview])
-            if end == 0:
-                raise EOFError("connection closed")
-            pos, self._rpos, self._rend = 0, 0, end
+            self._rpos = self._rend = pos = 0
+            self._fill()
+            end = self._rend
         if end - pos >= 4:
             size, = _FRAME.unpack_from(self._rbuf, pos)
             if 0 <= size <= end - pos - 4:
