@@ -171,3 +171,31 @@ def test_a_process_calling_in_a_loop_gets_every_answer_and_then_nodedown(b):
     time.sleep(0.2)                             # it waits for the long call now
     os.kill(b.os_pid, signal.SIGKILL)
     assert receive(timeout=3) == ("down", "nodedown"), "the caller did not see the node go"
+
+
+def _send_garbage_then_sleep(node: str) -> None:
+    import os
+    import struct
+    import time
+
+    from pydist._process import _table
+    os.write(_table.dist.peers[node].channel.fd, struct.pack("!i", 5) + b"Zjunk")
+    time.sleep(5)
+
+
+def test_garbage_read_by_a_waiting_process_drops_the_connection_cleanly(b, capsys):
+    # After a few round trips this process reads its replies itself, so the broken
+    # frame (an unknown item tag, after authentication) reaches it, not the reader.
+    _talk(b.node)
+    t = time.perf_counter()
+    with pytest.raises(BadRpc) as e:
+        rpc.call(b.node, _send_garbage_then_sleep, [Node.self()], timeout=10)
+    assert e.value.reason == "nodedown" and time.perf_counter() - t < 3
+    assert "undecodable data" in capsys.readouterr().err
+    # b notices the loss once its reader is free again (its call sleeps): then we
+    # can connect anew (until then b answers that we are still connected).
+    deadline = time.monotonic() + 3
+    while Node.ping(b.node) != "pong" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rpc.call(b.node, "operator", "add", [1, 2]) == 3, \
+        "this node could not reconnect afterwards"
