@@ -25,14 +25,13 @@ from . import _transport as wire
 from ._console import console
 from ._errors import BadRpc
 from ._pool import Pool
-from ._process import Pid, Ref, _table, wait
+from ._process import Pid, Ref, _table
 from ._reader import Reading
 
-__all__ = ["Dist", "CONNECT_TIMEOUT"]
+__all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
 
 CONNECT_TIMEOUT = 2.0          # seconds to find, reach and authenticate a node
-HAND_OFF = 0.02                # an rpc call running longer than this in a connection's
-                               # reader gets another thread to read that connection on
+SETTLE_LIMIT = 1.0             # seconds a notebook cell waits, at most, for other nodes
 
 
 class _Peer:
@@ -44,15 +43,10 @@ class _Peer:
         self.last_recv = time.monotonic()
         self.monitors: dict[Ref, tuple[Pid, object]] = {}   # our monitors on its processes
         self.lost = False
-        self.serving_since: float | None = None   # the reader runs an rpc call since then
-        self.reader_moved = False                 # ... and another thread reads for it now
-        # Who reads it (see _reader): the holder of the token; until direct_until a
-        # waiting process may read for itself, and the reader thread stands by.
-        self.token = threading.Lock()
-        self.direct_until = 0.0
-        self.sleepers: set = set()                # processes waiting while another reads
-        self.standby = threading.Lock()           # released to call the reader thread back
-        self.standby.acquire()
+
+
+def _thread(target, name: str, *args) -> None:
+    threading.Thread(target=target, args=args, daemon=True, name=f"pydist-{name}").start()
 
 
 class Dist(Reading):
@@ -66,7 +60,8 @@ class Dist(Reading):
         self.node_monitors: dict[str, list[Pid]] = {}
         self.children: list = []                      # peers started by this node
         self.stopped = threading.Event()
-        self.pool = Pool()
+        self.pool = Pool()                            # runs the calls other nodes make
+        self.touched: set[str] = set()                # nodes this cell talked to (settle)
 
     # ------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -78,8 +73,8 @@ class Dist(Reading):
         except BaseException:
             self.listener.close()
             raise
-        for target, name in ((self._accept_loop, "accept"), (self._tick_loop, "heartbeat")):
-            threading.Thread(target=target, daemon=True, name=f"pydist-{name}").start()
+        _thread(self._accept_loop, "accept")
+        _thread(self._heartbeat_loop, "heartbeat")
 
     def stop(self) -> None:
         self.stopped.set()
@@ -144,7 +139,7 @@ class Dist(Reading):
             return None
         if status == wire.OK:
             peer = self._add_peer(target.full, conn)
-            self.pool.submit(self._read, peer)
+            _thread(self._read, f"reader-{target.full}", peer)
             return peer
         conn.close()
         if status == wire.DUP:                        # its connection to us wins
@@ -162,7 +157,7 @@ class Dist(Reading):
                 if self.stopped.is_set():
                     return
                 continue
-            self.pool.submit(self._handshake_in, wire.accepted(conn))
+            _thread(self._handshake_in, "handshake", wire.accepted(conn))
 
     def _handshake_in(self, conn) -> None:
         where = _peer_address(conn)
@@ -194,6 +189,7 @@ class Dist(Reading):
                 return
             conn.send_bytes(wire.OK)
             peer = self._add_peer(src, conn)
+        threading.current_thread().name = f"pydist-reader-{src}"
         self._read(peer)
 
     def _add_peer(self, name: str, conn) -> _Peer:
@@ -230,25 +226,20 @@ class Dist(Reading):
                 for ref in [r for r, w in proc.watchers.items() if w.node == peer.name]:
                     del proc.watchers[ref]
 
-    def _tick_loop(self) -> None:
-        """Heartbeats every heartbeat/4 s; every HAND_OFF s, free readers stuck in a call."""
-        next_tick = time.monotonic()
-        while not self.stopped.wait(HAND_OFF):
+    def _heartbeat_loop(self) -> None:
+        """Every heartbeat/4 s: a tick to each node we sent nothing to meanwhile, and
+        drop each node we heard nothing from for ``heartbeat`` s. Nothing else runs
+        on a timer: an idle node sleeps."""
+        every = self.heartbeat / 4
+        while not self.stopped.wait(every):
             now = time.monotonic()
-            for peer in list(self.peers.values()):
-                since = peer.serving_since
-                if since is not None and now - since > HAND_OFF:
-                    self.release_reader(peer)
-            if now < next_tick:
-                continue
-            next_tick = now + self.heartbeat / 4
             for peer in list(self.peers.values()):
                 if now - peer.last_recv > self.heartbeat:
                     self.log(f"node {peer.name} is not responding (silent for "
                              f"{self.heartbeat:g} s): connection removed")
                     peer.channel.shutdown()
-                else:
-                    peer.channel.tick()
+                elif now - peer.channel.last_write >= every * 0.9:
+                    peer.channel.send_later()
 
     # ------------------------------------------------------------ sending
     def send_item(self, node: str, item: tuple) -> bool:
@@ -256,6 +247,7 @@ class Dist(Reading):
         peer = self.peers.get(node) or self.connect(node)
         if peer is None:
             return False
+        self.touched.add(node)
         peer.channel.send(data)
         return True
 
@@ -307,12 +299,13 @@ class Dist(Reading):
         # No lock: _lost marks the peer lost before it collects the calls waiting on it,
         # so a call it misses sees `peer.lost` below.
         self.pending[ref] = (proc, node)
+        self.touched.add(node)
         console.dirty = True
         try:
             peer.channel.send(data)
             if peer.lost:
                 raise BadRpc("nodedown", node, f"the connection to {node} was lost")
-            ok, value = _wait_reply(proc, ref, timeout, peer)
+            ok, value = _wait_reply(proc, ref, timeout, node)
         finally:
             self.pending.pop(ref, None)
             proc.replies.pop(ref, None)
@@ -328,20 +321,48 @@ class Dist(Reading):
         proc.replies[ref] = (ok, value)
         proc.signal()
 
-    def settle(self) -> None:
-        """Let the processes here and on every connected node finish what they do
-        (run at the end of a notebook cell, so their output lands in that cell)."""
-        _table.quiet(1.0)
-        for _ in range(2):
-            for node in list(self.peers):
-                try:
-                    self.request(node, wire.SYNC, timeout=2.0)
-                except BadRpc:
-                    pass
-            _table.quiet(0.5)
+    def settle(self, limit: float = SETTLE_LIMIT) -> None:
+        """Let the processes here, on the nodes this cell talked to and on the peers
+        it started finish what they do, so their output lands in this cell: run at
+        the end of a notebook cell. Waits ``limit`` seconds at most, whatever those
+        nodes are doing (a busy process there is simply not waited for)."""
+        deadline = time.monotonic() + limit
+        nodes = self.touched | {child.node for child in self.children}
+        self.touched = set()
+        _table.quiet(limit / 2)
+        for _ in range(2):                # twice: what b did may have made c print
+            self._sync(nodes & set(self.peers), deadline)
+            _table.quiet(max(0.0, min(0.1, deadline - time.monotonic())))
+
+    def _sync(self, nodes: set[str], deadline: float) -> None:
+        """SYNC every node in ``nodes`` at once; wait for their answers until ``deadline``.
+        Each answers once its processes are quiet; what they printed comes first."""
+        proc = getattr(_table.local, "proc", None) or _table.current()
+        refs = []
+        for node in nodes:
+            peer = self.peers.get(node)
+            left = deadline - time.monotonic()
+            if peer is None or left <= 0:
+                continue
+            ref = next(_table.refs)
+            self.pending[ref] = (proc, node)
+            refs.append(ref)
+            peer.channel.send(wire.encode_parts((wire.SYNC, ref, proc.pid.num, left)))
+        try:
+            while any(ref not in proc.replies for ref in refs):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                if proc is _table.main_proc and console.pending:
+                    console.drain()
+                proc.sleep(left)
+        finally:
+            for ref in refs:
+                self.pending.pop(ref, None)
+                proc.replies.pop(ref, None)
 
 
-def _wait_reply(proc, ref: int, timeout: float | None, peer: _Peer) -> tuple:
+def _wait_reply(proc, ref: int, timeout: float | None, node: str) -> tuple:
     replies, deadline = proc.replies, None
     while True:
         if proc is _table.main_proc and console.pending:
@@ -356,9 +377,9 @@ def _wait_reply(proc, ref: int, timeout: float | None, peer: _Peer) -> tuple:
                 deadline = time.monotonic() + timeout
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False, BadRpc("timeout", peer.name, f"no answer from {peer.name} "
+                return False, BadRpc("timeout", node, f"no answer from {node} "
                                      f"within {timeout} s")
-        wait(proc, peer, remaining, reply=True)
+        proc.sleep(remaining)
 
 
 def _peer_address(conn) -> str:

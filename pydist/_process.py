@@ -19,7 +19,7 @@ from typing import Any, Callable
 from . import _names
 from ._console import console
 from ._errors import PydistError, user_traceback
-from ._mailbox import Proc
+from ._mailbox import NOTHING, Proc
 from ._transport import REG_SEND, SEND
 
 __all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_list", "USER"]
@@ -210,14 +210,6 @@ console.settle = console.settle_local = lambda: _table.quiet(1.0)
 console.wake = lambda: _wake_main()
 
 
-def release_reader() -> None:
-    """About to wait: if this thread serves an rpc call inline for a connection, let
-    another thread read that connection on (the answer may come that way)."""
-    peer = getattr(_table.local, "serving_peer", None)
-    if peer is not None and _table.dist is not None:
-        _table.dist.release_reader(peer)
-
-
 def _wake_main() -> None:
     proc = _table.main_proc
     if proc is not None:
@@ -257,7 +249,12 @@ def spawn(fun: Callable, *args, group_leader: Pid | None = None) -> Pid:
     thread = threading.Thread(target=_run, args=(proc, fun, args), daemon=True,
                               name=f"pydist-{pid_to_list(proc.pid)}")
     proc.thread = thread
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError as exc:                  # "can't start new thread"
+        _table.exit(proc, "noproc")
+        raise PydistError(f"spawn: this node cannot start another process ({exc}); "
+                          f"{len(_table.procs)} are running: let some finish first") from None
     return proc.pid
 
 
@@ -348,22 +345,14 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
         raise TypeError(f"receive: match must be a function msg -> bool, not {match!r}")
     proc = getattr(_table.local, "proc", None) or _table.current()
     main = proc is _table.main_proc
-    box, scanned, deadline = proc.mailbox, 0, None
+    start, deadline = 0, None
     while True:
         if main and console.pending:
             console.drain()
-        if match is None:
-            if box:
-                proc.idle = False
-                return box.popleft()
-        else:
-            for i in range(scanned, len(box)):
-                if match(box[i]):
-                    msg = box[i]
-                    del box[i]
-                    proc.idle = False
-                    return msg
-            scanned = len(box)
+        msg, start = proc.take(match, start)
+        if msg is not NOTHING:
+            proc.idle = False
+            return msg
         remaining = -1
         if timeout is not None:
             if deadline is None:
@@ -378,39 +367,14 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
             proc.idle = True
             if _table.quiet_waiters:
                 _table.note_idle()
-            if len(box) > scanned:
+            if proc.inbox:
                 continue
-        proc.waiting = True
-        try:
-            wait(proc, proc.direct_peer, remaining)
-        finally:
-            proc.waiting = False
-
-
-def wait(proc: Proc, peer, remaining: float, reply: bool = False) -> None:
-    """Wait (up to ``remaining`` s, -1: no limit) for something new for ``proc``, a
-    ``reply`` from ``peer`` or any message: by reading ``peer``'s connection itself
-    if nobody else reads it (see _reader), else on its wake-up lock."""
-    dist = _table.dist
-    if peer is None or peer.lost or dist is None or not (proc.poller or proc.can_poll()):
-        if peer is not None and peer.lost:
-            proc.direct_peer = None           # let the lost connection go
-        release_reader()
-        proc.woken.acquire(True, remaining)
-        return
-    if not dist.read_once(peer, proc, remaining, reply):
-        release_reader()
-        try:
-            proc.woken.acquire(True, remaining)
-        finally:
-            peer.sleepers.discard(proc)
+        proc.sleep(remaining)
 
 
 def flush() -> None:
     """Elixir (iex): ``flush()``. Prints every message in the mailbox and empties it."""
-    box, messages = _table.current().mailbox, []
-    while box:
-        messages.append(box.popleft())
+    messages = _table.current().clear()
     console.drain()
     for msg in messages:
         print(repr(msg))

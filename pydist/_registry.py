@@ -95,7 +95,7 @@ class Process:
         proc = _table.lookup(_local_pid(pid, "info"))
         if proc is None:
             return None
-        messages = list(proc.mailbox)
+        messages = proc.messages()
         facts = {"messages": messages, "message_queue_len": len(messages),
                  "registered_name": proc.name}
         if item is None:

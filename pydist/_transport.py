@@ -15,20 +15,22 @@ A connection goes through three steps:
    ``NAK <why>``.
 
 After that, every frame carries one or more *items*: 1 byte tag, 4 byte length,
-payload. Tag ``P`` is a C pickle (fast, for plain data and importable code); tag ``D``
-is a dill pickle, used only for what C pickle cannot carry by value (lambdas,
+payload. Tag ``P`` is a C pickle (fast, for plain data and importable code); tag ``V``
+is a cloudpickle pickle, used only for what C pickle cannot carry by value (lambdas,
 closures, functions and classes defined in ``__main__``, e.g. a notebook). An empty
 frame is a heartbeat tick.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import socket
 import struct
 import threading
 import time
+import types
 from collections import deque
 
 from multiprocess.connection import (
@@ -64,18 +66,17 @@ IO = 7          # (IO, group_leader, stream, label, text, when)   what a process
 MONITOR = 8     # (MONITOR, ref, watcher, target)  Process.monitor of a pid there
 DEMONITOR = 9   # (DEMONITOR, ref)
 DOWN = 10       # (DOWN, ref, watcher, target, reason)
-SYNC = 11       # (SYNC, ref, caller)              "reply once your processes are idle"
+SYNC = 11       # (SYNC, ref, caller, seconds)     "reply once your processes are idle"
 STOP = 12       # (STOP,)                          peer.stop(): stop this node
 PING = 13       # (PING, ref, caller)              Node.ping on a live connection
 
-TAG_PICKLE, TAG_DILL = 0x50, 0x44     # b"P", b"D"
+TAG_PICKLE, TAG_VALUE = 0x50, 0x56    # b"P": plain pickle; b"V": code by value (cloudpickle)
 _ITEM = struct.Struct("!BI")
 MAX_FRAME = 256 * 1024 * 1024          # larger lengths are garbage: close the connection
 MAX_ITEM = MAX_FRAME - 64              # so one item always fits in a frame
 _FRAME = struct.Struct("!i")           # multiprocessing.connection's length prefix
 BATCH_BYTES = 1 << 20                  # a frame carries queued items up to about this much
 BATCH_ITEMS = 500                      # ... and at most this many (writev's IOV_MAX is 1024)
-STREAM_GAP = 50e-6                     # sends closer than this are a stream (see Channel)
 READ_BUFFER = 256 * 1024               # a reader reads ahead up to this much at once
 
 
@@ -108,27 +109,59 @@ def _plain(obj, budget: int = 1000) -> bool:
 
 def encode_parts(obj) -> tuple[bytes, bytes]:
     """One item as (header, payload): C pickle when it carries everything by value,
-    else dill. Kept apart so a large payload is written without being copied."""
+    else cloudpickle. Kept apart so a large payload is written without being copied."""
     try:
         data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
         # C pickle stores functions and classes by reference; one from __main__
-        # (a notebook cell) would not be found on the other node, so use dill.
+        # (a notebook cell) would not be found on the other node, so use cloudpickle.
         # Searching a large pickle costs more than seeing that it is plain data.
         by_ref = (len(data) > PLAIN_CHECK and _plain(obj)) or b"__main__" not in data
         tag = TAG_PICKLE if by_ref else None
     except Exception:
         tag = None
     if tag is None:
-        import dill  # imported on first need: it costs ~60 ms
         try:
-            data = dill.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL, recurse=True)
+            data = _by_value(obj)
         except Exception as exc:
-            raise TypeError(f"cannot send {type(obj).__name__} to another node: {exc}") from None
-        tag = TAG_DILL
+            raise TypeError(_cannot_travel(obj, exc)) from None
+        tag = TAG_VALUE
     if len(data) > MAX_ITEM:
         raise TypeError(f"cannot send a message of {len(data):,} bytes: the limit is "
                         f"{MAX_ITEM:,}; send it in chunks (notebook 07 shows how)")
     return _ITEM.pack(tag, len(data)), data
+
+
+_value_pickler = None
+
+
+def _by_value(obj) -> bytes:
+    """cloudpickle, keeping each function's file name: a remote traceback then shows
+    the lines of a script or module (cloudpickle writes "<dynamic-code>" instead)."""
+    global _value_pickler
+    if _value_pickler is None:
+        import cloudpickle  # imported on first need
+        reduce_code = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
+
+        def keep_filename(code):
+            rebuild, args = reduce_code(code)
+            return rebuild, tuple(code.co_filename if a == "<dynamic-code>" else a
+                                  for a in args)
+
+        class Pickler(cloudpickle.Pickler):
+            if reduce_code is not None:       # read by the C pickler when it starts
+                dispatch_table = {**cloudpickle.Pickler.dispatch_table,
+                                  types.CodeType: keep_filename}
+        _value_pickler = Pickler
+    out = io.BytesIO()
+    _value_pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return out.getvalue()
+
+
+def _cannot_travel(obj, exc: Exception) -> str:
+    """What cannot be pickled, named, with the fix (cloudpickle says which object)."""
+    return (f"cannot send {type(obj).__name__} to another node: {exc}. Only data and "
+            f"code travel: a lock, a socket, an open file or a thread stay on their node; "
+            f"send what they hold (or make them on the other node) instead")
 
 
 def encode(obj) -> bytes:
@@ -164,14 +197,10 @@ def decode_frame(frame: bytes) -> list:
         i += 5 + size
         if i > end:
             raise ValueError("truncated item")
-        if tag not in (TAG_PICKLE, TAG_DILL):
+        if tag not in (TAG_PICKLE, TAG_VALUE):
             raise ValueError(f"unknown item tag {tag}")
         try:
-            if tag == TAG_PICKLE:
-                items.append(pickle.loads(payload))
-            else:
-                import dill
-                items.append(dill.loads(payload.tobytes()))
+            items.append(pickle.loads(payload))    # cloudpickle's too: pickle loads them
         except Exception as exc:
             items.append(Undecodable(exc))
     return items
@@ -245,16 +274,14 @@ def server_handshake(conn: Connection, cookie: bytes) -> None:
 
 
 class Channel:
-    """One authenticated connection; many threads may send, one thread reads.
+    """One authenticated connection: many threads write it, one thread reads it.
 
-    Writes are combined. A sender that finds the connection free writes at once
-    (a request and its reply pay no thread hand-off). A sender that finds another
-    one writing leaves its item queued for that writer, which writes everything
-    queued in one frame before it lets go. And when sends come closer together than
-    STREAM_GAP with nothing received in between (a loop of sends, not a dialogue of
-    requests and replies), they are queued for the connection's writer
-    thread, which writes them in large frames while the sender goes on: fewer
-    system calls on both sides, and the receiver delivers a frame's messages at once.
+    Writes are combined, never waited for. A sender that finds the connection free
+    writes at once (a request and its reply pay no thread hand-off); a sender that
+    finds another one writing leaves its item queued, and the writing thread writes
+    everything queued, in order, before it lets go. ``send_later`` queues an item for
+    the connection's writer thread instead, for threads that must never block on a
+    full socket: the reader (it answers pings) and the heartbeat (it sends ticks).
     Frames are written with writev, so a large message is never copied.
     """
 
@@ -265,47 +292,33 @@ class Channel:
         self._write = threading.Lock()
         self._wake = threading.Condition(threading.Lock())
         self._writer: threading.Thread | None = None
-        self._writer_idle = False
-        self._last_send = 0.0
-        self._heard = False              # a frame arrived since the last send
+        self.last_write = time.monotonic()
         self.broken = False
         self._rbuf = bytearray(READ_BUFFER)      # read-ahead: bytes [_rpos, _rend) unread
         self._rview = memoryview(self._rbuf)
         self._rpos = self._rend = 0
 
     def send(self, parts: tuple[bytes, bytes]) -> None:
-        now = time.monotonic()
-        # A request answered fast is not a stream: its next one waits for nothing.
-        streaming = now - self._last_send < STREAM_GAP and not self._heard
-        self._last_send, self._heard = now, False
-        if not streaming and self._write.acquire(False):
-            # The common case of a lone request or reply: write it now, in one call.
-            try:
-                if self._pending:            # others' items first, in order
-                    self._pending.append(parts)
-                    self._drain()
-                else:
-                    self._write_frame(parts, len(parts[0]) + len(parts[1]))
+        """Write one item now, or leave it to the thread that is writing."""
+        if not self._pending and self._write.acquire(False):
+            try:                             # the common case: one call, no queue
+                self._write_frame(parts, len(parts[0]) + len(parts[1]))
             finally:
                 self._write.release()
-            if self._pending:                # what others queued meanwhile
-                self._flush()
-            return
-        self._pending.append(parts)
-        if streaming:
-            self._kick_writer()
         else:
+            self._pending.append(parts)
+        if self._pending:                    # what others queued meanwhile (or ours)
             self._flush()
 
-    def tick(self) -> None:
-        """A heartbeat: an empty frame, only when nobody else is writing."""
-        if self._write.acquire(False):
-            try:
-                if not self._pending:
-                    self._write_frame([], 0)
-            finally:
-                self._write.release()
-            self._flush()
+    def send_later(self, parts: tuple[bytes, bytes] | None = None) -> None:
+        """Queue one item (None: a heartbeat tick) for the writer thread; never blocks."""
+        self._pending.append(parts or ())
+        with self._wake:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._writer_loop, daemon=True,
+                                                name=f"pydist-writer-{self.name}")
+                self._writer.start()
+            self._wake.notify()
 
     def _flush(self) -> None:
         # Whoever holds the lock writes everything queued; one that finds the lock
@@ -317,39 +330,33 @@ class Channel:
             finally:
                 self._write.release()
 
-    def _kick_writer(self) -> None:
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._writer_loop, daemon=True,
-                                            name=f"pydist-writer-{self.name}")
-            self._writer.start()
-        elif self._writer_idle:
-            with self._wake:
-                self._wake.notify()
-
     def _writer_loop(self) -> None:
         while not self.broken:
             with self._wake:
-                self._writer_idle = True     # before looking: a sender then wakes us
                 while not self._pending and not self.broken:
-                    self._wake.wait(1.0)
-                self._writer_idle = False
-            # Let the stream fill a frame: one write for many sends, and no wake-up per
-            # send (the sender only wakes an idle writer).
-            time.sleep(STREAM_GAP)
+                    self._wake.wait()
+            if not self._write.acquire(True, 1.0):   # a sender holds it: it writes ours
+                continue
+            try:
+                while self._pending:
+                    self._drain()
+            finally:
+                self._write.release()
             self._flush()
 
     def _drain(self) -> None:
         pending, buffers, size = self._pending, [], 0
         while pending and size < BATCH_BYTES and len(buffers) < 2 * BATCH_ITEMS:
-            header, data = pending.popleft()
-            buffers += (header, data)
-            size += len(header) + len(data)
+            item = pending.popleft()
+            buffers += item
+            size += sum(map(len, item))
         self._write_frame(buffers, size)
 
     def _write_frame(self, buffers: list | tuple, size: int) -> None:
         if self.broken:
             self._pending.clear()
             return
+        self.last_write = time.monotonic()
         try:
             if size < 65536:                 # small: join them, cheaper than a gather
                 frame = b"".join((_FRAME.pack(size), *buffers))
@@ -374,7 +381,6 @@ class Channel:
         """The next frame, read ahead in large chunks: one system call usually brings
         a frame's length and its payload, or many small frames at once. The view is
         valid until the next call (the reader decodes a frame before it reads on)."""
-        self._heard = True
         pos, end = self._rpos, self._rend
         if pos == end:                       # the usual case in a dialogue: read now
             self._rpos = self._rend = pos = 0

@@ -13,15 +13,12 @@ caller: what it prints comes back and appears here, before ``call`` returns.
 
 from __future__ import annotations
 
-import builtins
-import importlib
-import sys
-import threading
-from typing import Any, Callable
+from typing import Any
 
 from . import _transport as wire
-from ._errors import BadRpc, user_traceback
-from ._process import Pid, _table
+from ._calls import apply_here
+from ._errors import BadRpc
+from ._process import _table
 
 __all__ = ["call", "cast", "multicall"]
 
@@ -64,7 +61,7 @@ def call(node: str, *args, timeout: float | None = None) -> Any:
         raise BadRpc("nodedown", node, "this process is not a node: call Node.start('name') "
                      "first")
     if node == dist.name:
-        return _apply_here(mod, fun, fargs, node)
+        return apply_here(mod, fun, fargs, node)
     payload = (mod, fun, fargs) if mod is not None else wire.encode((mod, fun, fargs))
     return dist.request(node, wire.CALL, payload, True, timeout=timeout)
 
@@ -102,106 +99,3 @@ def multicall(*args, timeout: float | None = None) -> tuple[list, list]:
             else:
                 results.append(exc)
     return results, bad
-
-
-# ---------------------------------------------------------------- the serving side
-
-_resolved: dict[tuple[str, str], tuple[object, Callable]] = {}
-
-
-def _resolve(mod: str, fun: str, node: str) -> Callable:
-    """``("os.path", "join")`` -> os.path.join; dotted names reach into classes too:
-    ``("pydist", "Node.self")``, and built-in types stand for modules: ``("str",
-    "upper")``. Missing pieces raise BadRpc("undef"). Remembered while the module
-    stays the one imported (an rpc server calls the same few functions again and again)."""
-    known = _resolved.get((mod, fun))
-    if known is not None and sys.modules.get(mod) is known[0]:
-        return known[1]
-    parts = mod.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-            rest = parts[i:]
-            break
-        except ModuleNotFoundError as exc:
-            if exc.name not in (".".join(parts[:j]) for j in range(1, i + 1)):
-                raise                            # the module exists but its import failed
-    else:
-        if not hasattr(builtins, parts[0]):
-            raise BadRpc("undef", node, f"no module named {mod!r} on {node}")
-        obj, rest = builtins, parts                # "str", "upper": a built-in type
-    module = obj
-    try:
-        for attr in rest + fun.split("."):
-            obj = getattr(obj, attr)
-    except AttributeError:
-        raise BadRpc("undef", node, f"{mod}.{fun} does not exist on {node}") from None
-    if not callable(obj):
-        raise BadRpc("undef", node, f"{mod}.{fun} on {node} is not a function")
-    if module is sys.modules.get(mod):
-        _resolved[(mod, fun)] = (module, obj)
-    return obj
-
-
-def _apply_here(mod, fun, args: list, node: str):
-    try:
-        target = fun if mod is None else _resolve(mod, fun, node)
-        return target(*args)
-    except BadRpc:
-        raise
-    except Exception as exc:
-        raise _remote_error(exc, node) from None
-
-
-def _remote_error(exc: BaseException, node: str) -> BadRpc:
-    text = user_traceback(exc)
-    return BadRpc("exception", node, f"{type(exc).__name__}: {exc}",
-                  remote_type=type(exc).__name__, remote_message=str(exc),
-                  remote_traceback=text)
-
-
-def _unpack(payload: bytes | tuple, node: str) -> tuple:
-    """The function part of a CALL or SPAWN. A function travels as bytes, decoded
-    apart from the rest, so that one this node cannot load is answered with a clear
-    BadRpc instead of silence; a module and function name travel as they are."""
-    if isinstance(payload, tuple):
-        return payload
-    [value] = wire.decode_frame(payload)
-    if isinstance(value, wire.Undecodable):
-        raise BadRpc("undef", node, f"{node} cannot load the function it was sent "
-                     f"({value.error}); a function from a module travels by reference, so "
-                     f"that module must be importable on {node} too")
-    return value
-
-
-def _serve(dist, peer, item: tuple) -> None:
-    """Run one CALL (or SYNC) from ``peer`` in this thread and send the reply."""
-    if item[0] == wire.SYNC:
-        _table.quiet(1.0)
-        peer.channel.send(wire.encode_parts((wire.REPLY, item[1], True, None)))
-        return
-    _, ref, caller, payload, want_reply = item
-    local = _table.local
-    local.leader, local.proc = Pid(peer.name, caller), None   # a process only if it asks self()
-    me = threading.get_ident()
-    _table.serving.add(me)
-    try:
-        mod, fun, args = _unpack(payload, dist.name)
-        ok, value = True, _apply_here(mod, fun, args, dist.name)
-    except BadRpc as exc:
-        ok, value = False, exc
-    except BaseException as exc:          # SystemExit and the like: still an answer
-        ok, value = False, _remote_error(exc, dist.name)
-    finally:
-        if local.proc is not None:
-            _table.exit(local.proc, "normal")
-        local.leader = local.proc = None
-        _table.serving.discard(me)
-    if want_reply:
-        try:
-            data = wire.encode_parts((wire.REPLY, ref, ok, value))
-        except TypeError as exc:
-            data = wire.encode_parts((wire.REPLY, ref, False, BadRpc(
-                "exception", dist.name, f"the result cannot be sent back: {exc}",
-                remote_type="TypeError", remote_message=str(exc))))
-        peer.channel.send(data)

@@ -133,9 +133,11 @@ def test_a_registered_process_that_dies_loses_its_name():
 
 def test_a_process_that_raises_dies_alone_and_is_reported(capsys):
     def boom():
+        receive(timeout=5)                       # monitored first, then it crashes
         raise RuntimeError("boom")
     pid = spawn(boom)
     ref = Process.monitor(pid)
+    send(pid, "go")
     down = receive(timeout=2)
     assert down[:4] == ("DOWN", ref, "process", pid)
     assert isinstance(down[4], RuntimeError)

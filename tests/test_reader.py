@@ -1,5 +1,5 @@
-"""A waiting process reads its connection itself (pydist/_reader.py): everything else
-must still arrive, promptly and in order, as when the reader thread reads."""
+"""One reader thread per connection, that only delivers (pydist/_reader.py): every
+message, reply and call arrives promptly and in order, whoever waits for what."""
 
 import os
 import signal
@@ -31,26 +31,14 @@ def b(node):
 
 
 def _talk(node: str, n: int = 20) -> None:
-    """A few round trips, so that this process reads the connection to ``node`` itself."""
+    """A few round trips of messages and calls with ``node``."""
     for i in range(n):
         send(("t_echo", node), (self(), i))
         assert receive(timeout=2) == i, "the echo came back changed"
         assert rpc.call(node, "operator", "add", [i, 1]) == i + 1
 
 
-def test_after_a_few_round_trips_the_caller_reads_its_replies_itself(b):
-    # Imported here: as a global of this module, dill's recursive search for what a
-    # shipped function uses would take it along (it resolves names used by `send`
-    # among the shipping module's globals).
-    from pydist._process import _table
-    _talk(b.node)
-    connection = _table.dist.peers[b.node]
-    assert connection.direct_until > 0, "the reader thread never stood back"
-    assert _table.main_proc.direct_peer is connection, \
-        "the echo's replies did not make this process the connection's reader"
-
-
-def test_a_local_message_wakes_a_process_that_reads_a_connection(b):
+def test_a_local_message_wakes_a_process_that_talks_to_another_node(b):
     _talk(b.node)
     me = self()
     threading.Timer(0.2, send, [me, "local"]).start()
@@ -59,7 +47,7 @@ def test_a_local_message_wakes_a_process_that_reads_a_connection(b):
     assert time.perf_counter() - t < 1.5
 
 
-def test_a_time_limit_holds_while_the_caller_reads(b):
+def test_a_time_limit_holds_and_no_late_reply_is_left_behind(b):
     _talk(b.node)
     t = time.perf_counter()
     with pytest.raises(BadRpc) as e:
@@ -95,7 +83,7 @@ def test_messages_for_other_processes_arrive_in_order_meanwhile(b):
         "the other process's messages were lost or reordered"
 
 
-def test_a_node_killed_while_its_connection_is_read_directly_is_noticed_at_once(b):
+def test_a_node_killed_during_a_call_is_noticed_at_once(b):
     _talk(b.node)
     Node.monitor(b.node)
     threading.Timer(0.3, os.kill, [b.os_pid, signal.SIGKILL]).start()
@@ -121,10 +109,9 @@ def test_two_processes_in_dialogue_with_one_node_both_get_their_answers(b):
     assert sorted(receive(timeout=10) for _ in range(2)) == [("x", "ok"), ("y", "ok")]
 
 
-def test_a_quick_call_after_a_slow_one_does_not_wait_for_the_reader_thread(b):
-    # A call longer than the window lets the reader thread wake up while this process
-    # reads; the next call must not then find nobody reading (it used to wait out the
-    # 5 ms window about one time in ten).
+def test_a_quick_call_after_a_slow_one_waits_for_nothing(b):
+    # An older design let the caller read its own replies for a 5 ms window; a quick
+    # call after a slow one then waited out the window about one time in ten.
     late = 0
     for _ in range(100):
         rpc.call(b.node, "time", "sleep", [0.006])
@@ -138,21 +125,10 @@ def _serving_thread() -> str:
     return threading.current_thread().name
 
 
-def _start_idle():
-    from pydist import Process, receive, spawn
-    Process.register(spawn(lambda: [receive(), receive()]), "t_idle")
-
-
-def test_a_process_idle_in_receive_leaves_calls_to_the_reader_thread(b):
-    # A process on b gets a message while it waits (so it may read for itself), then
-    # waits again: calls arriving meanwhile must still be served by b's reader thread
-    # at once, not handed to a worker by the idle process.
-    rpc.call(b.node, _start_idle, [])
-    send(("t_idle", b.node), "wake up")
-    time.sleep(0.05)
-    served = [rpc.call(b.node, _serving_thread, []) for _ in range(20)]
-    inline = sum(name.startswith("pydist-reader") for name in served[5:])
-    assert inline == 15, f"only {inline} of 15 calls were served by the reader: {served}"
+def test_calls_run_on_the_call_pool_never_in_the_reader(b):
+    served = {rpc.call(b.node, _serving_thread, []) for _ in range(20)}
+    assert all(name.startswith("pydist-worker") for name in served), \
+        f"calls ran on {sorted(served)}; only the call pool may run them"
 
 
 def test_a_process_calling_in_a_loop_gets_every_answer_and_then_nodedown(b):
@@ -183,17 +159,15 @@ def _send_garbage_then_sleep(node: str) -> None:
     time.sleep(5)
 
 
-def test_garbage_read_by_a_waiting_process_drops_the_connection_cleanly(b, capsys):
-    # After a few round trips this process reads its replies itself, so the broken
-    # frame (an unknown item tag, after authentication) reaches it, not the reader.
+def test_garbage_from_a_connected_node_drops_the_connection_cleanly(b, capsys):
+    # A broken frame (an unknown item tag) after authentication.
     _talk(b.node)
     t = time.perf_counter()
     with pytest.raises(BadRpc) as e:
         rpc.call(b.node, _send_garbage_then_sleep, [Node.self()], timeout=10)
     assert e.value.reason == "nodedown" and time.perf_counter() - t < 3
     assert "undecodable data" in capsys.readouterr().err
-    # b notices the loss once its reader is free again (its call sleeps): then we
-    # can connect anew (until then b answers that we are still connected).
+    # b notices the loss at once (its reader never runs calls): we connect anew.
     deadline = time.monotonic() + 3
     while Node.ping(b.node) != "pong" and time.monotonic() < deadline:
         time.sleep(0.05)

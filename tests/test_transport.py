@@ -20,10 +20,10 @@ def test_plain_data_uses_the_c_pickler():
     assert wire.decode_frame(item) == [("add", {"name": "nike", "qty": 30})]
 
 
-def test_lambdas_and_closures_fall_back_to_dill():
+def test_lambdas_and_closures_travel_by_value_with_cloudpickle():
     base = 10
     item = wire.encode(lambda x: x + base)
-    assert _tag(item) == "D"
+    assert _tag(item) == "V"
     assert wire.decode_frame(item)[0](1) == 11
 
 
@@ -33,14 +33,18 @@ def test_functions_defined_in_main_travel_by_value():
     exec(code, __main__.__dict__)
     try:
         item = wire.encode(__main__.twice)
-        assert _tag(item) == "D"
+        assert _tag(item) == "V"
     finally:
         del __main__.twice
 
 
-def test_what_cannot_be_sent_is_a_typeerror_naming_the_type():
-    with pytest.raises(TypeError, match="cannot send"):
-        wire.encode(socket.socket())
+def test_what_cannot_be_sent_is_a_typeerror_naming_the_object_and_the_fix():
+    with socket.socket() as sock:
+        with pytest.raises(TypeError, match="cannot send socket.*'socket' object.*stay on"):
+            wire.encode(sock)
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match="cannot send function.*lock.*stay on their node"):
+        wire.encode(lambda: lock.acquire())
 
 
 def test_one_frame_carries_several_items_in_order():
@@ -164,7 +168,7 @@ def test_large_plain_data_skips_the_search_for_main_but_large_code_does_not():
     import __main__
     exec(compile("def big():\n    return 1\n", "<cell>", "exec"), __main__.__dict__)
     try:
-        assert _tag(wire.encode((blob, __main__.big))) == "D"
+        assert _tag(wire.encode((blob, __main__.big))) == "V"
     finally:
         del __main__.big
 
