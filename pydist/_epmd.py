@@ -62,24 +62,33 @@ class _Mapper:
         self.last_seen = time.monotonic()
 
     def serve_forever(self) -> None:
-        self.sock.settimeout(0.25)
-        while not self._idle_too_long():
+        self._arm()                       # a mapper nobody registers with ends too
+        while True:
             try:
                 conn, peer = self.sock.accept()
-            except socket.timeout:
-                continue
+            except OSError:               # shut down by _exit_if_idle
+                break
             threading.Thread(target=self._handle, args=(conn, peer), daemon=True,
                              name="pydist-epmd-conn").start()
         self.sock.close()
 
-    def _idle_too_long(self) -> bool:
-        if self.idle_exit is None:
-            return False
+    # No timer loop: the mapper sleeps in accept. When its last node goes, a one-shot
+    # timer checks IDLE_EXIT seconds later whether it is still alone, and if so
+    # shuts the listening socket, which ends accept.
+    def _arm(self) -> None:
+        if self.idle_exit is not None:
+            timer = threading.Timer(self.idle_exit, self._exit_if_idle)
+            timer.daemon = True
+            timer.start()
+
+    def _exit_if_idle(self) -> None:
         with self.lock:
-            if self.ports:
-                self.last_seen = time.monotonic()
-                return False
-            return time.monotonic() - self.last_seen > self.idle_exit
+            if self.ports or time.monotonic() - self.last_seen < self.idle_exit * 0.99:
+                return                    # a node came (or left again: its own timer runs)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _handle(self, conn: socket.socket, peer) -> None:
         with conn:
@@ -124,6 +133,9 @@ class _Mapper:
             with self.lock:
                 self.ports.pop(name, None)
                 self.last_seen = time.monotonic()
+                alone = not self.ports
+            if alone:
+                self._arm()
 
 
 def _read_line(conn: socket.socket) -> str:

@@ -80,16 +80,18 @@ def no_leaks():
 
 
 def peer_processes() -> set[int]:
-    """OS pids of every pydist peer running on this machine."""
-    found = set()
+    """OS pids of the pydist peers this test session started (they use its port
+    mapper); peers of other programs on this machine are theirs to stop."""
+    ours, found = f"PYDIST_EPMD_PORT={EPMD_PORT}".encode(), set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmd = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"pydist" in cmd and b"_peer" in cmd and \
+                        ours in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
             except OSError:
                 continue
-            if b"pydist" in cmd and b"_peer" in cmd:
-                found.add(int(entry.name))
     return found
 
 
