@@ -32,11 +32,15 @@ from pathlib import Path
 from pydist import Node, peer, receive, rpc, send
 from pydist import self as self_pid
 
+from . import concurrency as cc
+
 HERE = Path(__file__).resolve().parent
 AUTHKEY = b"bench-cookie"
 MESSAGE = ("add", {"name": "nike", "qty": 30})
 ERLANG = {"rpc": "85 µs", "msg": "80 µs", "oneway": "420k msg/s", "bulk": "2.5 GB/s",
-          "connect": "5 ms", "peer": "0.18 s", "nodedown": "5 ms", "notebooks": "—"}
+          "connect": "5 ms", "peer": "0.18 s", "nodedown": "5 ms", "notebooks": "—",
+          "conc": "", "pairs": "", "overlap": "", "mailbox": "0.46 ms at 100k", "procs": "",
+          "idle": "0.00–0.04 CPU-s"}
 
 
 # ---------------------------------------------------------------- contenders
@@ -293,7 +297,7 @@ def notebooks_seconds() -> float:
 # ---------------------------------------------------------------- the run
 
 def _versions() -> str:
-    names = ["multiprocess", "dill", "pyro5", "rpyc", "pyzmq", "nbval"]
+    names = ["multiprocess", "cloudpickle", "pyro5", "rpyc", "pyzmq", "nbval"]
     found = []
     for name in names:
         try:
@@ -330,6 +334,7 @@ def one_round(quick: bool) -> dict[str, list]:
                 record(f"msg/{where}", name, msg_round_trip(c, n_rpc))
                 record(f"oneway/{where}", name, oneway(c, n_oneway))
                 record(f"bulk/{where}", name, bulk(c, n_bulk))
+        _concurrency(contenders, quick, record)
         for name in ("floor", "multiprocess", "pydist"):
             record("connect", name, statistics.median(
                 [contenders[name].first_connect() for _ in range(10)]) * 1e3)
@@ -341,6 +346,23 @@ def one_round(quick: bool) -> dict[str, list]:
         for c in contenders.values():
             c.close()
     return samples
+
+
+def _concurrency(contenders: dict, quick: bool, record) -> None:
+    """The workloads of bench/concurrency.py, unpinned (the last placement)."""
+    node, port = contenders["pydist"].node, contenders["floor"].port
+    for c in (1, 10, 100):
+        per = max(10, int((2000 if not quick else 400) / c))
+        record(f"conc/{c}", "floor", cc.concurrent_floor(port, c, per))
+        record(f"conc/{c}", "pydist", cc.concurrent_pydist(node, c, per))
+    record("pairs", "pydist", cc.median_of(cc.pairs, node))
+    record("overlap", "pydist", cc.overlap(node))
+    for depth in (10_000, 100_000):
+        record(f"mailbox/{depth}", "pydist", cc.median_of(cc.mailbox, depth))
+    for n in (100, 1000, 10_000):
+        record(f"procs/{n}", "floor", cc.processes_floor(n))
+        record(f"procs/{n}", "pydist", cc.processes_pydist(n))
+    record("idle", "pydist", cc.idle_cluster(8, 3.0 if quick else 10.0))
 
 
 def run(rounds: int, quick: bool) -> str:
@@ -368,10 +390,9 @@ PLACES = placements()
 
 
 def _placed(key: str, title: str, unit: str, higher: bool, ratio: float) -> list:
-    """One workload per placement; the unpinned one is shown without a verdict."""
-    judged = [where for where, _, _ in PLACES if where != "unpinned"] or ["unpinned"]
-    return [(f"{key}/{where}", title.format(where=where), unit, higher,
-             ("ratio", ratio) if where in judged else None) for where, _, _ in PLACES]
+    """One workload per placement, each judged: unpinned is how a user runs it."""
+    return [(f"{key}/{where}", title.format(where=where), unit, higher, ("ratio", ratio))
+            for where, _, _ in PLACES]
 
 
 WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor ratio or value
@@ -379,6 +400,19 @@ WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor 
     *_placed("msg", "message round trip, {where} (median µs; p99)", "µs", False, 1.3),
     *_placed("oneway", "one-way throughput, {where} (messages/s)", "msg/s", True, 1.0),
     *_placed("bulk", "bulk 1 MiB messages, {where} (MiB/s)", "MiB/s", True, 1.0),
+    ("conc/1", "1 caller, unpinned (calls/s; p99 µs)", "calls/s", True, None),
+    ("conc/10", "10 concurrent callers, unpinned (calls/s; p99 µs)", "calls/s", True,
+     ("ratio", 1.0)),
+    ("conc/100", "100 concurrent callers, unpinned (calls/s; p99 µs)", "calls/s", True, None),
+    ("pairs", "1,000 request/reply pairs across two nodes (s)", "s", False, ("value", 0.2)),
+    ("overlap", "slowest quick call while a 2 s call runs (ms)", "ms", False, ("value", 10.0)),
+    ("mailbox/10000", "selective receive of the last of 10k queued (ms)", "ms", False, None),
+    ("mailbox/100000", "selective receive of the last of 100k queued (ms)", "ms", False,
+     ("value", 5.0)),
+    ("procs/100", "100 processes spawned, messaged, ended (s)", "s", False, None),
+    ("procs/1000", "1k processes spawned, messaged, ended (s)", "s", False, None),
+    ("procs/10000", "10k processes spawned, messaged, ended (s)", "s", False, ("value", 2.0)),
+    ("idle", "idle 8-node cluster (CPU-seconds per 30 s)", "CPU-s", False, ("value", 0.1)),
     ("connect", "first connect, authentication included (ms)", "ms", False, ("value", 5.0)),
     ("peer", "peer.start until it answers (s)", "s", False, ("value", 0.3)),
     ("nodedown", "nodedown after kill -9 (ms)", "ms", False, ("value", 50.0)),

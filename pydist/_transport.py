@@ -75,6 +75,7 @@ _ITEM = struct.Struct("!BI")
 MAX_FRAME = 256 * 1024 * 1024          # larger lengths are garbage: close the connection
 MAX_ITEM = MAX_FRAME - 64              # so one item always fits in a frame
 _FRAME = struct.Struct("!i")           # multiprocessing.connection's length prefix
+_TICK = _FRAME.pack(0)                 # an empty frame: a heartbeat tick
 BATCH_BYTES = 1 << 20                  # a frame carries queued items up to about this much
 BATCH_ITEMS = 500                      # ... and at most this many (writev's IOV_MAX is 1024)
 READ_BUFFER = 256 * 1024               # a reader reads ahead up to this much at once
@@ -280,8 +281,8 @@ class Channel:
     writes at once (a request and its reply pay no thread hand-off); a sender that
     finds another one writing leaves its item queued, and the writing thread writes
     everything queued, in order, before it lets go. ``send_later`` queues an item for
-    the connection's writer thread instead, for threads that must never block on a
-    full socket: the reader (it answers pings) and the heartbeat (it sends ticks).
+    the connection's writer thread instead, for the reader, which must never block on
+    a full socket (it answers pings); ``tick`` writes a heartbeat without blocking.
     Frames are written with writev, so a large message is never copied.
     """
 
@@ -310,9 +311,34 @@ class Channel:
         if self._pending:                    # what others queued meanwhile (or ours)
             self._flush()
 
-    def send_later(self, parts: tuple[bytes, bytes] | None = None) -> None:
-        """Queue one item (None: a heartbeat tick) for the writer thread; never blocks."""
-        self._pending.append(parts or ())
+    def tick(self) -> None:
+        """A heartbeat: an empty frame. Never blocks the heartbeat thread: skipped when
+        another thread is writing (what it writes is a sign of life too) or when the
+        socket is full (the other side has our data to read)."""
+        if self._pending or not self._write.acquire(False):
+            return
+        try:
+            if self.broken:
+                return
+            sock = socket.socket(fileno=self.fd)
+            try:
+                sent = sock.send(_TICK, socket.MSG_DONTWAIT)
+            except OSError:                  # full (or failing: the reader will see it)
+                sent = 0
+            finally:
+                sock.detach()
+            if 0 < sent < len(_TICK):        # never half a frame: finish it
+                os.write(self.fd, _TICK[sent:])
+            if sent:
+                self.last_write = time.monotonic()
+        finally:
+            self._write.release()
+        if self._pending:
+            self._flush()
+
+    def send_later(self, parts: tuple[bytes, bytes]) -> None:
+        """Queue one item for the writer thread, for a thread that must never block."""
+        self._pending.append(parts)
         with self._wake:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._writer_loop, daemon=True,
@@ -347,9 +373,9 @@ class Channel:
     def _drain(self) -> None:
         pending, buffers, size = self._pending, [], 0
         while pending and size < BATCH_BYTES and len(buffers) < 2 * BATCH_ITEMS:
-            item = pending.popleft()
-            buffers += item
-            size += sum(map(len, item))
+            header, data = pending.popleft()
+            buffers += (header, data)
+            size += len(header) + len(data)
         self._write_frame(buffers, size)
 
     def _write_frame(self, buffers: list | tuple, size: int) -> None:

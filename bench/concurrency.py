@@ -1,0 +1,205 @@
+"""Workloads with many conversations at once (issue: the core under concurrency).
+
+Each returns plain numbers for ``bench.__main__`` to record; all run unpinned, as a
+user runs them. The process-count workloads are measured beside the floor of the
+process model itself: bare threads doing the same spawn / wake / reply / exit.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+from queue import SimpleQueue
+
+from pydist import peer, receive, rpc, send, spawn
+from pydist import self as self_pid
+from pydist._process import _table
+
+AUTHKEY = b"bench-cookie"
+
+
+# ---------------------------------------------------------------- concurrent callers
+
+def _callers(c: int, per: int, make_call) -> tuple[float, float]:
+    """``c`` threads, each making ``per`` calls with its own ``make_call()``:
+    (calls per second, p99 latency in µs)."""
+    latencies: list[float] = []
+    lock, go = threading.Lock(), threading.Event()
+
+    def caller(call):
+        mine = []
+        go.wait(60)
+        for _ in range(per):
+            start = time.perf_counter()
+            call()
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+    threads = [threading.Thread(target=caller, args=(make_call(),)) for _ in range(c)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)                          # every caller waits at the start line
+    start = time.perf_counter()
+    go.set()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - start
+    latencies.sort()
+    return c * per / took, latencies[int(len(latencies) * 0.99)] * 1e6
+
+
+def concurrent_floor(port: int, c: int, per: int) -> tuple[float, float]:
+    """The floor: each caller has its own stdlib connection (the server runs a thread
+    per connection), which is the best a plain socket client can do."""
+    import multiprocessing.connection as mpc
+
+    def make_call():
+        conn = mpc.Client(("127.0.0.1", port), authkey=AUTHKEY)
+
+        def call():
+            conn.send(("call", 1, 2))
+            return conn.recv()
+        return call
+    return _callers(c, per, make_call)
+
+
+def concurrent_pydist(node: str, c: int, per: int) -> tuple[float, float]:
+    return _callers(c, per, lambda: lambda: rpc.call(node, "operator", "add", [1, 2]))
+
+
+# ---------------------------------------------------------------- request/reply pairs
+
+def _responders(n: int) -> list:
+    from pydist import receive, send, spawn
+
+    def answer():
+        sender, question = receive(timeout=60)
+        send(sender, question)
+    return [spawn(answer) for _ in range(n)]
+
+
+def pairs(node: str, n: int = 1000) -> float:
+    """``n`` processes here, each asking its own process there and waiting: seconds."""
+    targets = rpc.call(node, _responders, [n], timeout=60)
+    me = self_pid()
+
+    def ask(pid, i):
+        send(pid, (self_pid(), i))
+        send(me, receive(timeout=60))
+    start = time.perf_counter()
+    for i, pid in enumerate(targets):
+        spawn(ask, pid, i)
+    for _ in targets:
+        receive(timeout=60)
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- overlap
+
+def overlap(node: str) -> float:
+    """Quick calls while a 2 s call runs on the same node: the slowest, in ms."""
+    long_call = threading.Thread(target=rpc.call, args=(node, "time", "sleep", [2.0]))
+    long_call.start()
+    time.sleep(0.1)
+    worst = 0.0
+    while long_call.is_alive():
+        start = time.perf_counter()
+        rpc.call(node, "operator", "add", [1, 2], timeout=10)
+        worst = max(worst, time.perf_counter() - start)
+        time.sleep(0.01)
+    long_call.join()
+    return worst * 1e3
+
+
+# ---------------------------------------------------------------- mailbox depth
+
+def mailbox(depth: int) -> float:
+    """Selective receive of the last of ``depth`` queued messages: ms."""
+    me = self_pid()
+    for i in range(depth):
+        send(me, ("filler", i))
+    send(me, ("wanted", 0))
+    start = time.perf_counter()
+    receive(timeout=10, match=lambda m: m[0] == "wanted")
+    took = time.perf_counter() - start
+    for _ in range(depth):
+        receive(timeout=0)
+    return took * 1e3
+
+
+# ---------------------------------------------------------------- many processes
+
+def processes_pydist(n: int) -> float:
+    """Spawn ``n`` processes, message each, collect each reply, let all end: seconds."""
+    me = self_pid()
+
+    def worker():
+        send(me, receive(timeout=60))
+    start = time.perf_counter()
+    pids = [spawn(worker) for _ in range(n)]
+    for i, pid in enumerate(pids):
+        send(pid, i)
+    for _ in pids:
+        receive(timeout=60)
+    deadline = time.monotonic() + 60
+    while any(_table.procs.get(pid.num) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.001)                     # ... and all have ended
+    return time.perf_counter() - start
+
+
+def processes_floor(n: int) -> float:
+    """The same with bare threads: a SimpleQueue each for the message, one for replies."""
+    replies: SimpleQueue = SimpleQueue()
+
+    def worker(box):
+        replies.put(box.get(timeout=60))
+    start = time.perf_counter()
+    boxes, threads = [], []
+    for _ in range(n):
+        box = SimpleQueue()
+        t = threading.Thread(target=worker, args=(box,), daemon=True)
+        t.start()
+        boxes.append(box)
+        threads.append(t)
+    for i, box in enumerate(boxes):
+        box.put(i)
+    for _ in boxes:
+        replies.get(timeout=60)
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- idle cluster
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cluster(nodes: int = 8, seconds: float = 10.0) -> float:
+    """CPU-seconds per 30 s used by ``nodes`` idle peers in a full mesh (this node
+    connected too, and idle meanwhile)."""
+    peers = [peer.start(f"benchidle{os.getpid()}x{i}") for i in range(nodes)]
+    try:
+        for p in peers:
+            rpc.call(p.node, "pydist", "Node.list", [])
+        time.sleep(1.0)                                 # the mesh settles
+        before = [_cpu_seconds(p.os_pid) for p in peers]
+        time.sleep(seconds)
+        used = sum(_cpu_seconds(p.os_pid) - b for p, b in zip(peers, before, strict=True))
+    finally:
+        for p in peers:
+            p.stop()
+    return used * 30 / seconds
+
+
+def median_of(fun, *args, times: int = 3) -> float:
+    return statistics.median(fun(*args) for _ in range(times))
+
+
+__all__ = ["concurrent_floor", "concurrent_pydist", "pairs", "overlap", "mailbox",
+           "processes_pydist", "processes_floor", "idle_cluster", "median_of"]
