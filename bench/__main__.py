@@ -360,8 +360,8 @@ def _concurrency(contenders: dict, quick: bool, record) -> None:
     for depth in (10_000, 100_000):
         record(f"mailbox/{depth}", "pydist", cc.median_of(cc.mailbox, depth))
     for n in (100, 1000, 10_000):
-        record(f"procs/{n}", "floor", cc.processes_floor(n))
-        record(f"procs/{n}", "pydist", cc.processes_pydist(n))
+        record(f"procs/{n}", "floor", cc.processes("floor", n))
+        record(f"procs/{n}", "pydist", cc.processes("pydist", n))
     record("idle", "pydist", cc.idle_cluster(8, 3.0 if quick else 10.0))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -132,6 +134,16 @@ def mailbox(depth: int) -> float:
 
 # ---------------------------------------------------------------- many processes
 
+def processes(kind: str, n: int) -> float:
+    """``processes_pydist`` or ``processes_floor`` in a fresh process that is not a
+    node: thousands of runnable threads keep a process's other threads off the GIL
+    for seconds, and the benchmark's node must keep answering its heartbeats."""
+    out = subprocess.run([sys.executable, "-m", "bench.concurrency", kind, str(n)],
+                         capture_output=True, text=True, timeout=300, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    return float(out.stdout.split()[-1])
+
+
 def processes_pydist(n: int) -> float:
     """Spawn ``n`` processes, message each, collect each reply, let all end: seconds."""
     me = self_pid()
@@ -201,5 +213,10 @@ def median_of(fun, *args, times: int = 3) -> float:
     return statistics.median(fun(*args) for _ in range(times))
 
 
+if __name__ == "__main__":
+    kind, count = sys.argv[1], int(sys.argv[2])
+    print({"pydist": processes_pydist, "floor": processes_floor}[kind](count))
+
+
 __all__ = ["concurrent_floor", "concurrent_pydist", "pairs", "overlap", "mailbox",
-           "processes_pydist", "processes_floor", "idle_cluster", "median_of"]
+           "processes", "idle_cluster", "median_of"]
