@@ -3,19 +3,19 @@
 A process sleeps on a bare lock, held while there is nothing new for it: whoever
 gives it a message or a reply releases it (in C, cheaper than a Condition).
 
-The mailbox has two parts, as Erlang's has: ``inbox``, where other threads append
-(a deque: appending is atomic), and ``saved``, the messages the process has already
-looked at and left for later, which only the process itself touches. A selective
-``receive`` looks at each message once per call: first ``saved``, then what arrives,
-moving it to ``saved`` if it does not match. So taking the last of N queued messages
-costs N looks, never N² (a deque indexed in the middle costs a walk each time).
+The mailbox is a deque: other threads append at its end (atomic), and only the
+process itself takes, from anywhere in it. A selective ``receive`` looks at each
+message once per call: it copies the part it has not looked at yet (in C: a sender
+may append meanwhile) and lets ``map`` run the match over the copy, then takes the
+one that matched. So taking the last of N queued messages costs N looks, never N²
+(indexing a deque in the middle walks it, each time).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from itertools import islice
+from itertools import compress, count, islice, repeat
 from typing import Any, Callable
 
 __all__ = ["Proc", "NOTHING"]
@@ -26,14 +26,13 @@ NOTHING = object()             # take() found no (matching) message
 class Proc:
     """One process: its pid, its mailbox, and how it sleeps and is woken."""
 
-    __slots__ = ("pid", "name", "inbox", "saved", "idle", "alive", "thread", "watchers",
+    __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
                  "group_leader", "replies", "woken", "spawned", "__weakref__")
 
     def __init__(self, pid, group_leader, spawned: bool):
         self.pid = pid
         self.name: str | None = None
-        self.inbox: deque = deque()            # others append, only the process takes
-        self.saved: deque = deque()            # looked at, left for a later receive
+        self.mailbox: deque = deque()          # others append, only the process takes
         self.idle = False              # blocked in receive with nothing to do
         self.alive = True
         self.thread: threading.Thread | None = None
@@ -54,47 +53,52 @@ class Proc:
             pass
 
     def deliver(self, msg) -> None:
-        self.inbox.append(msg)
+        self.mailbox.append(msg)
         self.idle = False
         self.signal()
 
     def deliver_many(self, msgs: list) -> None:
-        self.inbox.extend(msgs)
+        self.mailbox.extend(msgs)
         self.idle = False
         self.signal()
 
     def messages(self) -> list:
         """Every queued message, oldest first (for Process.info)."""
-        return [*self.saved, *self.inbox]
+        return _copy(self.mailbox, 0, None)
 
     # -- the process itself
     def take(self, match: Callable[[Any], bool] | None, start: int) -> tuple[Any, int]:
-        """The first queued message (matching ``match``, if given) at or after position
-        ``start`` of the messages this receive has not looked at yet; ``(NOTHING,
-        position)`` if there is none, so the next look starts where this one ended."""
-        saved, inbox = self.saved, self.inbox
+        """The first queued message (matching ``match``, if given) from position
+        ``start`` on (those before it were looked at by this receive already);
+        ``(NOTHING, position)`` if there is none, so the next look starts there."""
+        box = self.mailbox
         if match is None:
-            if saved:
-                return saved.popleft(), 0
-            return (inbox.popleft(), 0) if inbox else (NOTHING, 0)
-        for i, msg in enumerate(islice(saved, start, None), start):
-            if match(msg):
-                del saved[i]
+            return (box.popleft(), 0) if box else (NOTHING, 0)
+        end = len(box)
+        if end > start:
+            i = next(compress(count(start), map(match, _copy(box, start, end))), None)
+            if i is not None:
+                msg = box[i]               # only this process removes: i still points at it
+                del box[i]
                 return msg, i
-        while inbox:
-            msg = inbox.popleft()
-            if match(msg):
-                return msg, len(saved)
-            saved.append(msg)
-        return NOTHING, len(saved)
+        return NOTHING, end
 
     def clear(self) -> list:
         """Take every queued message, oldest first (for flush)."""
-        taken, self.saved = list(self.saved), deque()
-        while self.inbox:
-            taken.append(self.inbox.popleft())
-        return taken
+        box = self.mailbox
+        return list(map(deque.popleft, repeat(box, len(box))))
 
     def sleep(self, remaining: float) -> None:
         """Until something new arrives, or ``remaining`` seconds pass (-1: no limit)."""
         self.woken.acquire(True, remaining)
+
+
+def _copy(box: deque, start: int, end: int | None) -> list:
+    """``box[start:end]`` as a list. Copying runs in C, so no sender appends meanwhile;
+    should a garbage collection run Python code in between and let one in, the deque
+    says so (RuntimeError) and we copy again."""
+    while True:
+        try:
+            return list(islice(box, start, end))
+        except RuntimeError:
+            continue

@@ -367,7 +367,7 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
             proc.idle = True
             if _table.quiet_waiters:
                 _table.note_idle()
-            if proc.inbox:
+            if len(proc.mailbox) > start:
                 continue
         proc.sleep(remaining)
 

@@ -45,37 +45,34 @@ class Reading:
 
     def _read(self, peer) -> None:
         """The reader thread of ``peer``'s connection, until the connection ends."""
-        channel = peer.channel
+        channel, batch = peer.channel, _Batch()
         try:
             while True:
                 frame = channel.recv()
                 peer.last_recv = time.monotonic()
                 if frame:                             # an empty frame is a heartbeat tick
-                    self._deliver(peer, wire.decode_frame(frame))
+                    self._deliver(peer, wire.decode_frame(frame), batch)
+                if not channel.buffered():            # all read so far is delivered
+                    batch.flush()
         except (EOFError, OSError):
             pass                                      # closed, reset, or shut down by us
         except Exception as exc:                      # garbage from the other side
             self.log(f"dropped the connection to {peer.name}: undecodable data ({exc!r})")
+        batch.flush()
         self._lost(peer)
 
-    def _deliver(self, peer, items: list) -> None:
-        """Hand each item of one frame to whom it is for, in order. Consecutive
-        messages for one process go into its mailbox at once (one wake-up)."""
-        box, batch = None, []
+    def _deliver(self, peer, items: list, batch: "_Batch") -> None:
+        """Hand each item of one frame to whom it is for, in order. Messages wait in
+        ``batch`` while they go to one process (one wake-up for many); anything else
+        lets them through first, so a DOWN never overtakes the messages before it."""
         for item in items:
             op = item[0]
             if op == SEND or op == REG_SEND:
                 proc = (_table.procs if op == SEND else _table.names).get(item[1])
-                if proc is not box:
-                    if batch:
-                        box.deliver_many(batch)
-                    box, batch = proc, []
                 if proc is not None:                  # a dead pid: dropped, as in Erlang
-                    batch.append(_message(item))
+                    batch.add(proc, _message(item))
                 continue
-            if batch:
-                box.deliver_many(batch)
-                box, batch = None, []
+            batch.flush()
             if op == REPLY:
                 self.reply(item[1], item[2], item[3])
             elif op == wire.CALL or op == wire.SPAWN or op == wire.SYNC:
@@ -84,8 +81,6 @@ class Reading:
                 self.log(f"dropped a message from {peer.name}: {item.error}")
             else:
                 self._control(peer, item)
-        if batch:
-            box.deliver_many(batch)
 
     def _control(self, peer, item: tuple) -> None:
         """What the node itself answers; quick, and never blocks the reader."""
@@ -115,6 +110,27 @@ class Reading:
     def _stop_and_exit(self) -> None:
         self.stop()
         os._exit(0)
+
+
+class _Batch:
+    """Messages read for one process, put in its mailbox together."""
+
+    __slots__ = ("proc", "msgs")
+
+    def __init__(self):
+        self.proc, self.msgs = None, []
+
+    def add(self, proc, msg) -> None:
+        if proc is not self.proc:
+            self.flush()
+            self.proc = proc
+        self.msgs.append(msg)
+
+    def flush(self) -> None:
+        if self.msgs:
+            self.proc.deliver_many(self.msgs)
+            self.msgs = []
+        self.proc = None
 
 
 def _message(item: tuple):
