@@ -77,6 +77,9 @@ def parse(text: object, *, long: bool | None = None) -> NodeName:
                          f"letters, digits, '_' or '-' (e.g. 'gus' or 'gus@127.0.0.1')")
     if sep and not host:
         raise ValueError(f"malformed node name {text!r}: nothing after '@'")
+    if "@" in host:
+        raise ValueError(f"malformed node name {text!r}: one '@' only, between the name and "
+                         f"the host, e.g. '{name}@{short_host()}'")
     if long is True and not sep:
         raise ValueError(f"a long name needs a host: '{name}@127.0.0.1' or "
                          f"'{name}@host.example' (or use a short name: --sname {name})")

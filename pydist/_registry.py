@@ -40,6 +40,7 @@ class Process:
     @staticmethod
     def unregister(name: str) -> bool:
         """Elixir: ``Process.unregister(:name)``."""
+        _name_arg(name, "unregister")
         with _table.lock:
             proc = _table.names.pop(name, None)
             if proc is None:
@@ -51,6 +52,7 @@ class Process:
     def whereis(name: str) -> Pid | None:
         """Elixir: ``Process.whereis(:name)``; ``None`` when nobody has that name.
         ``"user"`` is this node's console (give it to ``Process.group_leader``)."""
+        _name_arg(name, "whereis")
         if name == "user":
             return Pid(None, USER)
         proc = _table.names.get(name)
@@ -131,6 +133,9 @@ class Process:
     @staticmethod
     def demonitor(ref: Ref) -> bool:
         """Elixir: ``Process.demonitor(ref)``."""
+        if not isinstance(ref, Ref):
+            raise TypeError(f"Process.demonitor takes the reference Process.monitor "
+                            f"returned, not {ref!r}")
         with _table.lock:
             for proc in _table.procs.values():
                 proc.watchers.pop(ref, None)
@@ -148,6 +153,12 @@ def add_watcher(ref: Ref, watcher: Pid, target) -> None:
             proc.watchers[ref] = watcher
             return
     _table.down(watcher, ref, target, "noproc")
+
+
+def _name_arg(name, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"Process.{what} takes a registered name, a non-empty string like "
+                        f"'product_stock' (Elixir atoms are strings here), not {name!r}")
 
 
 def _local_pid(pid, what: str) -> Pid:
