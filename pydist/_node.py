@@ -38,18 +38,58 @@ def _cookie(cookie: str | bytes | None) -> bytes:
         cookie = os.environ.get("PYDIST_COOKIE") or None
     if cookie is None:
         path = Path(os.environ.get("HOME", str(Path.home()))) / ".pydist.cookie"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(20))
-        except FileExistsError:
-            pass
-        cookie = path.read_text().strip()
+        if not path.exists():
+            _make_cookie_file(path)
+        cookie = _read_cookie_file(path)
     if isinstance(cookie, str):
         cookie = cookie.encode()
     if not isinstance(cookie, bytes) or not cookie:
         raise TypeError(f"the cookie must be a non-empty string, not {cookie!r}")
     return cookie
+
+
+def _make_cookie_file(path: Path) -> None:
+    """Write a new random cookie where no one can see it half-written: into a private
+    file of our own, then linked to its name (atomic: if another node starting at the
+    same moment linked its own first, both use that one)."""
+    mine = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(20))
+        try:
+            os.link(mine, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(mine)
+
+
+def _read_cookie_file(path: Path) -> str:
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise PydistError(f"the cookie file {path} can be read by other users (mode "
+                          f"{mode & 0o777:o}), so they could join your nodes; Erlang refuses "
+                          f"such a file too. Run: chmod 600 {path}")
+    text = path.read_text().strip()
+    if not text:
+        raise PydistError(f"the cookie file {path} is empty: delete it (a new one is made) "
+                          f"or write a cookie into it")
+    return text
+
+
+def _after_fork_in_child() -> None:
+    """A forked child is not the node: one OS process, one node, as in Erlang."""
+    dist = _table.dist
+    if dist is not None:
+        dist.forget_in_child()
+        _table.set_dist(None)
+        console.forward = None
+        console.settle = console.settle_local
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ---------------------------------------------------------------- Node.*
