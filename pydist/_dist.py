@@ -13,6 +13,8 @@ tick, has arrived for ``heartbeat`` seconds (a frozen or cut-off node).
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import sys
 import threading
@@ -23,7 +25,7 @@ from multiprocess.connection import Listener
 from . import _epmd, _names
 from . import _transport as wire
 from ._console import console
-from ._errors import BadRpc
+from ._errors import BadRpc, PydistError
 from ._pool import Pool
 from ._process import Pid, Ref, _table
 from ._reader import Reading
@@ -56,6 +58,7 @@ class Dist(Reading):
         self.changed = threading.Condition(self.lock)
         self.peers: dict[str, _Peer] = {}
         self.connecting: dict[str, threading.Event] = {}
+        self.setups = 0                               # incoming connections being set up
         self.pending: dict[int, tuple] = {}           # requests waiting: ref -> (proc, node)
         self.node_monitors: dict[str, list[Pid]] = {}
         self.children: list = []                      # peers started by this node
@@ -75,6 +78,7 @@ class Dist(Reading):
             raise
         _thread(self._accept_loop, "accept")
         _thread(self._heartbeat_loop, "heartbeat")
+        _thread(self._keep_registered, "registration")
 
     def stop(self) -> None:
         self.stopped.set()
@@ -82,12 +86,62 @@ class Dist(Reading):
             child.stop()
         _shutdown_socket(self.listener._listener._socket)   # wakes accept()
         self.listener.close()
+        _shutdown_socket(self.registration)           # wakes _keep_registered
         self.registration.close()
         for peer in list(self.peers.values()):
             peer.channel.shutdown()                   # each reader reports nodedown
         with self.changed:
             self.changed.wait_for(lambda: not self.peers, 1.0)
         self.pool.stop()
+
+    def forget_in_child(self) -> None:
+        """In a child forked from this node: let go of every descriptor the node holds
+        without touching the shared sockets, so the child keeps neither the name nor
+        the peers alive (they end with the node, not with its forks)."""
+        for child in self.children:
+            if child._watch_fd >= 0:
+                os.close(child._watch_fd)
+                child._watch_fd = -1
+        self.children = []
+        closers = [self.registration.close, self.listener.close,
+                   *(peer.channel.conn.close for peer in self.peers.values())]
+        for close in closers:
+            try:
+                close()
+            except OSError:
+                pass
+        self.peers = {}
+        self.stopped.set()
+
+    def _keep_registered(self) -> None:
+        """The mapper holds this node's name while our registration connection lives.
+        If the mapper goes away (killed, say), register again at once, starting a new
+        mapper if need be: the name is never free while this node runs."""
+        address, port = self.node.address(), self.listener.address[1]
+        while True:
+            try:
+                while self.registration.recv(64):    # it never sends: wait for its end
+                    pass
+            except OSError:
+                pass
+            delay = 0.05
+            while not self.stopped.is_set():
+                try:
+                    self.registration = _epmd.ensure_registered(address, self.node.name,
+                                                                port)
+                    if self.stopped.is_set():         # stopped meanwhile: free the name
+                        self.registration.close()
+                        return
+                    self.log("the port mapper restarted; this node registered again")
+                    break
+                except PydistError as exc:
+                    if "already taken" in str(exc):  # someone took it meanwhile
+                        self.log(f"could not register again: {exc}")
+                        return
+                    self.stopped.wait(delay)
+                    delay = min(2 * delay, 1.0)
+            if self.stopped.is_set():
+                return
 
     def log(self, text: str) -> None:
         print(f"pydist {self.name}: {text}", file=sys.stderr)
@@ -119,6 +173,9 @@ class Dist(Reading):
             event.set()
 
     def _dial(self, target: _names.NodeName, timeout: float) -> _Peer | None:
+        """The connecting side: find the port, connect, then the handshake's steps
+        (see _transport), all within ``timeout``; whatever the other end answers, the
+        result is a connected peer or None."""
         try:
             address = target.address()
             port = _epmd.lookup(address, target.name, timeout=timeout)
@@ -128,14 +185,20 @@ class Dist(Reading):
         except (OSError, ValueError):
             return None
         try:
-            status = wire.client_handshake(conn, self.name, target.full, self.cookie)
+            with wire.SetupDeadline(conn, timeout):
+                status = wire.client_handshake(conn, self.name, target.full, self.cookie)
         except wire.AuthenticationError:
             conn.close()
             self.log(f"{target.full} refused the connection: the cookies differ "
                      f"(give both nodes the same cookie: cookie=..., --cookie or PYDIST_COOKIE)")
             return None
         except (OSError, EOFError):
+            conn.close()                  # gone, or too slow: the deadline shut it
+            return None
+        except Exception as exc:          # not a pydist node at all (garbage, an impostor)
             conn.close()
+            self.log(f"{target.full} at {address}:{port} is not a pydist node "
+                     f"({type(exc).__name__} in the handshake): connection dropped")
             return None
         if status == wire.OK:
             peer = self._add_peer(target.full, conn)
@@ -150,17 +213,48 @@ class Dist(Reading):
         return None
 
     def _accept_loop(self) -> None:
+        """Accept connections; each is set up in a thread of its own, at most
+        MAX_SETUPS at once (the others are closed at once), each within SETUP_TIME."""
+        out_of_descriptors = False
         while not self.stopped.is_set():
             try:
                 conn = self.listener.accept()
-            except OSError:
+            except OSError as exc:
                 if self.stopped.is_set():
                     return
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if not out_of_descriptors:  # say it once, then wait: never spin
+                        self.log(f"cannot accept connections: {exc.strerror}; "
+                                 f"waiting for some to close")
+                    out_of_descriptors = True
+                    self.stopped.wait(0.1)
+                continue
+            out_of_descriptors = False
+            with self.lock:
+                busy = self.setups >= wire.MAX_SETUPS
+                if not busy:
+                    self.setups += 1
+            if busy:
+                conn.close()
                 continue
             _thread(self._handshake_in, "handshake", wire.accepted(conn))
 
     def _handshake_in(self, conn) -> None:
-        where = _peer_address(conn)
+        """The accepting side of one connection: its handshake, then its reader."""
+        try:
+            with wire.SetupDeadline(conn, wire.SETUP_TIME):
+                peer = self._accept_steps(conn)
+        finally:
+            with self.lock:
+                self.setups -= 1
+        if peer is None:
+            conn.close()
+            return
+        threading.current_thread().name = f"pydist-reader-{peer.name}"
+        self._read(peer)
+
+    def _accept_steps(self, conn) -> _Peer | None:
+        where, src = _peer_address(conn), "?"
         try:
             src, dst = wire.read_hello(conn)
             if dst != self.name:
@@ -171,26 +265,20 @@ class Dist(Reading):
                 kind = "long" if self.node.long else "short"
                 raise ValueError(f"{src} does not use {kind} names")
             wire.server_handshake(conn, self.cookie)
+            with self.lock:
+                if src in self.peers or (src in self.connecting and self.name < src):
+                    conn.send_bytes(wire.DUP)
+                    return None
+                conn.send_bytes(wire.OK)
+                return self._add_peer(src, conn)
         except wire.AuthenticationError:
             self.log(f"connection attempt from node {src} rejected: the cookies differ")
-            conn.close()
-            return
         except (EOFError, ConnectionResetError):
-            conn.close()                  # it went away mid-handshake (a node killed, say)
-            return
-        except (ValueError, OSError) as exc:
-            self.log(f"refused a connection from {where}: {exc}")
-            conn.close()
-            return
-        with self.lock:
-            if src in self.peers or (src in self.connecting and self.name < src):
-                conn.send_bytes(wire.DUP)
-                conn.close()
-                return
-            conn.send_bytes(wire.OK)
-            peer = self._add_peer(src, conn)
-        threading.current_thread().name = f"pydist-reader-{src}"
-        self._read(peer)
+            pass                          # it went away mid-handshake (a node killed, say)
+        except Exception as exc:          # garbage, a stall past the deadline, a bad name
+            why = "too slow (the setup deadline passed)" if isinstance(exc, OSError) else exc
+            self.log(f"refused a connection from {where}: {why}")
+        return None
 
     def _add_peer(self, name: str, conn) -> _Peer:
         peer = _Peer(name, wire.Channel(conn, name))

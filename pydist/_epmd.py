@@ -60,14 +60,19 @@ class _Mapper:
         self.lock = threading.Lock()
         self.ports: dict[str, int] = {}
         self.last_seen = time.monotonic()
+        self.closing = False
+        self.own = {"127.0.0.1", "::1", sock.getsockname()[0]}   # who may register
 
     def serve_forever(self) -> None:
         self._arm()                       # a mapper nobody registers with ends too
-        while True:
+        while not self.closing:
             try:
                 conn, peer = self.sock.accept()
-            except OSError:               # shut down by _exit_if_idle
-                break
+            except OSError as exc:        # shut down by _exit_if_idle, or out of descriptors
+                if not self.closing:
+                    _log(f"cannot accept a connection ({exc.strerror}); retrying shortly")
+                    time.sleep(0.1)       # never spin, never exit while nodes are registered
+                continue
             threading.Thread(target=self._handle, args=(conn, peer), daemon=True,
                              name="pydist-epmd-conn").start()
         self.sock.close()
@@ -85,6 +90,7 @@ class _Mapper:
         with self.lock:
             if self.ports or time.monotonic() - self.last_seen < self.idle_exit * 0.99:
                 return                    # a node came (or left again: its own timer runs)
+            self.closing = True
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -92,11 +98,12 @@ class _Mapper:
 
     def _handle(self, conn: socket.socket, peer) -> None:
         with conn:
-            conn.settimeout(REQUEST_TIMEOUT)
             try:
-                line = _read_line(conn)
+                line = _read_line(conn, time.monotonic() + REQUEST_TIMEOUT)
                 words = line.split()
-                if words[:1] == ["REG"] and len(words) == 3 and words[2].isdigit():
+                if words[:1] == ["REG"] and len(words) == 3 and _port(words[2]):
+                    if not (peer[0] in self.own or peer[0].startswith("127.")):
+                        raise ValueError("registrations come from this host only, as epmd's")
                     self._register(conn, words[1], int(words[2]))
                 elif words[:1] == ["PORT"] and len(words) == 2:
                     with self.lock:
@@ -122,6 +129,8 @@ class _Mapper:
                 conn.sendall(b"TAKEN\n")
                 return
             self.ports[name] = port
+        if self.closing:                 # about to exit: the node will start a new one
+            return
         try:
             conn.sendall(b"OK\n")
             conn.settimeout(None)
@@ -138,10 +147,23 @@ class _Mapper:
                 self._arm()
 
 
-def _read_line(conn: socket.socket) -> str:
+def _port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
+
+
+def _read_line(conn: socket.socket, deadline: float) -> str:
+    """One request line, all of it before ``deadline`` (a client dripping one byte at
+    a time is cut off as surely as a silent one)."""
     data = b""
     while not data.endswith(b"\n"):
-        chunk = conn.recv(MAX_LINE + 1 - len(data))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ValueError("too slow to send its request")
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(MAX_LINE + 1 - len(data))
+        except socket.timeout:
+            raise ValueError("too slow to send its request") from None
         if not chunk:
             raise ValueError("connection closed before a full request line")
         data += chunk
@@ -163,11 +185,23 @@ def serve(address: str = "127.0.0.1", port: int | None = None,
     _Mapper(sock, idle_exit).serve_forever()
 
 
+def _more_descriptors() -> None:
+    """Each registration holds a descriptor: raise the soft limit to the hard one."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def _daemon_main(address: str, port: int, idle_exit: float) -> None:
     """Detach (double fork), then serve; the starter only waits for the first child."""
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
+    _more_descriptors()
     try:
         serve(address, port, idle_exit)
     except OSError:
@@ -187,12 +221,25 @@ def _request(address: str, line: str, timeout: float) -> socket.socket:
     return sock
 
 
-def _reply_lines(sock: socket.socket) -> list[str]:
-    data = b""
+MAX_REPLY = 1 << 20          # a names list longer than this is not from a mapper
+
+
+def _reply_lines(sock: socket.socket, timeout: float) -> list[str]:
+    """The whole reply, within ``timeout`` in all; OSError/ValueError if it is not one."""
+    data, deadline = b"", time.monotonic() + timeout
     with sock:
-        while chunk := sock.recv(65536):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OSError("the port mapper's answer took too long")
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
             data += chunk
-    return data.decode().splitlines()
+            if len(data) > MAX_REPLY:
+                raise ValueError("not a port mapper's answer (too long)")
+    return data.decode("ascii").splitlines()
 
 
 def ensure_running(address: str, timeout: float = START_TIMEOUT) -> None:
@@ -231,6 +278,8 @@ def register(address: str, name: str, port: int, timeout: float = 2.0) -> socket
         sock.settimeout(None)
         return sock
     sock.close()
+    if not reply:                        # a mapper on its way out: start another
+        raise _NoAnswer(f"the port mapper at {address}:{epmd_port()} closed without answering")
     if reply == "TAKEN":
         raise PydistError(f"the name {name!r} is already taken on this host: pick another, "
                           f"or stop that node (`python -m pydist names` lists them)")
@@ -253,17 +302,18 @@ def ensure_registered(address: str, name: str, port: int) -> socket.socket:
 
 def lookup(address: str, name: str, timeout: float = 2.0) -> int | None:
     """The port of ``name`` on that host, or ``None``; ``OSError`` if no mapper runs."""
-    lines = _reply_lines(_request(address, f"PORT {name}", timeout))
-    if lines and lines[0].startswith("PORT "):
-        return int(lines[0].split()[1])
-    return None
+    lines = _reply_lines(_request(address, f"PORT {name}", timeout), timeout)
+    words = lines[0].split() if lines else []
+    if len(words) == 2 and words[0] == "PORT" and _port(words[1]):
+        return int(words[1])
+    return None                           # NONE, or an answer that is no port at all
 
 
 def names(address: str = "127.0.0.1", timeout: float = 2.0) -> list[tuple[str, int]]:
     """``[(name, port), ...]`` registered on that host, like ``epmd -names``."""
     rows = []
-    for line in _reply_lines(_request(address, "NAMES", timeout)):
+    for line in _reply_lines(_request(address, "NAMES", timeout), timeout):
         words = line.split()
-        if words[:1] == ["NAME"] and len(words) == 3:
+        if words[:1] == ["NAME"] and len(words) == 3 and _port(words[2]):
             rows.append((words[1], int(words[2])))
     return rows

@@ -43,14 +43,15 @@ from multiprocess.connection import (
 from . import _names
 
 __all__ = ["encode", "encode_parts", "decode_frame", "Undecodable", "Channel", "client_handshake",
-           "server_handshake",
-           "AuthenticationError"]
+           "server_handshake", "SetupDeadline", "AuthenticationError"]
 
 # ---- handshake
 MAGIC = b"PYDIST1"
 MAX_HELLO = 512
 OK, DUP, NAK = b"OK", b"DUP", b"NAK"
-HANDSHAKE_TIMEOUT = 3.0       # a peer that stalls mid-handshake is dropped after this
+HANDSHAKE_TIMEOUT = 3.0       # each read of the handshake: a peer that stalls is dropped
+SETUP_TIME = 5.0              # the whole setup, every step together (Erlang: net_setuptime)
+MAX_SETUPS = 64               # connections being set up at once; more are closed at once
 
 # ---- items after the handshake: (OP, ...) tuples. A request carries its reference
 # and the caller's pid as plain numbers (the caller is always on the sending node):
@@ -240,6 +241,45 @@ def accepted(conn: Connection) -> Connection:
     finally:
         sock.detach()
     return conn
+
+
+class SetupDeadline:
+    """Shut ``conn`` down if its setup is not over within ``seconds``: each read has
+    its own limit, but a peer that drips one byte at a time could stretch the whole
+    for ever. Use as ``with SetupDeadline(conn, SETUP_TIME): <the steps>``; leaving
+    the block ends the watch, before anyone may close ``conn``."""
+
+    def __init__(self, conn: Connection, seconds: float):
+        self.conn, self.lock, self.over = conn, threading.Lock(), False
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> "SetupDeadline":
+        self.timer.start()
+        return self
+
+    def _expire(self) -> None:
+        with self.lock:
+            if not self.over:
+                _shutdown(self.conn)
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.over = True
+        self.timer.cancel()
+
+
+def _shutdown(conn: Connection) -> None:
+    try:
+        sock = socket.socket(fileno=conn.fileno())
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()
 
 
 def client_handshake(conn: Connection, me: str, target: str, cookie: bytes) -> bytes:
@@ -461,16 +501,7 @@ class Channel:
 
     def shutdown(self) -> None:
         """Wake a reader or writer blocked on this connection (close() alone does not)."""
-        try:
-            sock = socket.socket(fileno=self.conn.fileno())
-        except OSError:
-            return
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        finally:
-            sock.detach()
+        _shutdown(self.conn)
 
     def close(self) -> None:
         self.broken = True
