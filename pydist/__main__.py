@@ -15,6 +15,8 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--name", metavar="NAME@HOST", help="long name, e.g. gus@127.0.0.1")
     p.add_argument("--cookie", help="the shared secret (default: PYDIST_COOKIE, "
                    "else ~/.pydist.cookie)")
+    p.add_argument("--tls", metavar="FOLDER", help="encrypt every connection with the "
+                   "certificates in FOLDER (made by `python -m pydist tls FOLDER`)")
     sub = p.add_subparsers(dest="command")
     e = sub.add_parser("epmd", help="run the port mapper in the foreground")
     e.add_argument("--address", default="127.0.0.1")
@@ -23,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--idle", type=float, default=None, help=argparse.SUPPRESS)
     n = sub.add_parser("names", help="list the nodes registered on this host (epmd -names)")
     n.add_argument("--address", default="127.0.0.1")
+    t = sub.add_parser("tls", help="make a workshop's TLS folder: an authority and a "
+                       "node certificate (copy it to every machine)")
+    t.add_argument("folder")
     c = sub.add_parser("check", help="check your exercise, e.g. `check 04`")
     c.add_argument("exercise", nargs="?", help="the exercise number, e.g. 04")
     c.add_argument("--all", action="store_true", help="check every exercise")
@@ -51,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"running? `python -m pydist names` asks it)", file=sys.stderr)
             return 1
         return 0
+    if args.command == "tls":
+        from ._tls import make_certificates
+        folder = make_certificates(args.folder)
+        print(f"made {folder}/ca.pem, node.pem and node.key: copy {folder} to every machine "
+              f"and start each node with --tls {folder} (or PYDIST_TLS={folder})")
+        return 0
     if args.command == "names":
         from . import _epmd
         try:
@@ -76,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 2
     try:
-        return run(args.name or args.sname, long=bool(args.name), cookie=args.cookie)
-    except (ValueError, TypeError, PydistError) as exc:
+        return run(args.name or args.sname, long=bool(args.name), cookie=args.cookie,
+                   tls=args.tls)
+    except (ValueError, TypeError, PydistError, OSError) as exc:
         print(f"pydist: {exc}", file=sys.stderr)
         return 2
 

@@ -22,7 +22,7 @@ import time
 
 from multiprocess.connection import Listener
 
-from . import _epmd, _names
+from . import _epmd, _names, _tls
 from . import _transport as wire
 from ._console import console
 from ._errors import BadRpc, PydistError
@@ -52,8 +52,11 @@ def _thread(target, name: str, *args) -> None:
 
 
 class Dist(Reading):
-    def __init__(self, node: _names.NodeName, cookie: bytes, heartbeat: float):
+    def __init__(self, node: _names.NodeName, cookie: bytes, heartbeat: float,
+                 tls: str | None = None):
         self.node, self.name, self.cookie, self.heartbeat = node, node.full, cookie, heartbeat
+        self.tls_folder = tls and os.path.abspath(tls)   # see _tls: (accepting, connecting)
+        self.tls = (None, None) if tls is None else _tls.contexts(tls)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.peers: dict[str, _Peer] = {}
@@ -181,7 +184,7 @@ class Dist(Reading):
             port = _epmd.lookup(address, target.name, timeout=timeout)
             if port is None:
                 return None
-            conn = wire.open_connection((address, port), timeout)
+            conn = wire.open_connection((address, port), timeout, self.tls[1])
         except (OSError, ValueError):
             return None
         try:
@@ -218,7 +221,7 @@ class Dist(Reading):
         out_of_descriptors = False
         while not self.stopped.is_set():
             try:
-                conn = self.listener.accept()
+                conn = wire.accept(self.listener._listener._socket, self.tls[0])
             except OSError as exc:
                 if self.stopped.is_set():
                     return
@@ -237,7 +240,7 @@ class Dist(Reading):
             if busy:
                 conn.close()
                 continue
-            _thread(self._handshake_in, "handshake", wire.accepted(conn))
+            _thread(self._handshake_in, "handshake", conn)
 
     def _handshake_in(self, conn) -> None:
         """The accepting side of one connection: its handshake, then its reader."""

@@ -112,13 +112,15 @@ class Node:
 
     @staticmethod
     def start(name: str, cookie: str | None = None, *, heartbeat: float | None = None,
-              long: bool | None = None) -> str:
+              long: bool | None = None, tls: str | None = None) -> str:
         """Make this Python process a node; returns its full name.
 
         Elixir: ``iex --sname gus`` (``Node.start("gus")``) or ``iex --name
         gus@127.0.0.1`` (``Node.start("gus@127.0.0.1")``). ``heartbeat`` is how many
         seconds of silence make a connected node count as down (default 5 s, or
-        ``PYDIST_HEARTBEAT``).
+        ``PYDIST_HEARTBEAT``). ``tls`` is a folder made by ``python -m pydist tls``
+        (or ``PYDIST_TLS``): every connection is then encrypted (Erlang:
+        ``-proto_dist inet_tls``).
 
             >>> Node.start("gus")
             'gus@vm'
@@ -130,7 +132,8 @@ class Node:
         beat = _env_float("PYDIST_HEARTBEAT", HEARTBEAT) if heartbeat is None else heartbeat
         if not isinstance(beat, (int, float)) or beat <= 0:
             raise ValueError(f"heartbeat is a number of seconds > 0, not {beat!r}")
-        dist = Dist(node, _cookie(cookie), float(beat))
+        tls = tls or os.environ.get("PYDIST_TLS") or None
+        dist = Dist(node, _cookie(cookie), float(beat), tls)
         dist.start()
         console.install()
         console.settle = dist.settle

@@ -10,8 +10,8 @@ import pydist
 from ._node import Node
 
 
-def run(name: str, *, long: bool, cookie: str | None) -> int:
-    full = Node.start(name, cookie, long=long)
+def run(name: str, *, long: bool, cookie: str | None, tls: str | None = None) -> int:
+    full = Node.start(name, cookie, long=long, tls=tls)
     namespace = {n: getattr(pydist, n) for n in pydist.__all__}
     namespace["__name__"] = "__main__"
     sys.ps1, sys.ps2 = f"pydist({full})> ", "... "

@@ -27,6 +27,7 @@ import io
 import os
 import pickle
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -227,20 +228,63 @@ def _recv_timeout(conn: Connection, seconds: float) -> None:
         sock.detach()
 
 
-def open_connection(address: tuple[str, int], timeout: float) -> Connection:
+class TLSConnection(Connection):
+    """A ``Connection`` whose bytes go through a TLS ``_tls.Stream`` (so the cookie
+    challenge runs encrypted); the stream does its TLS handshake first."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        super().__init__(stream.sock.fileno())
+
+    def _send(self, buf, write=None):
+        self.stream.send_all(bytes(buf))
+
+    def _recv(self, size, read=None):
+        buf, view = io.BytesIO(), memoryview(bytearray(size))
+        got = 0
+        while got < size:
+            n = self.stream.recv_into(view[got:])
+            if n == 0:
+                raise EOFError if got == 0 else OSError("got end of file during message")
+            got += n
+        buf.write(view)
+        return buf
+
+    def _close(self, _close=None):
+        self.stream.sock.close()
+
+
+def open_connection(address: tuple[str, int], timeout: float, tls=None) -> Connection:
+    """A connection to ``address``; with ``tls`` (a client SSLContext), a TLS one whose
+    TLS handshake is the first step of ``client_handshake``."""
     sock = socket.create_connection(address, timeout=timeout)
     _tune(sock)
     sock.settimeout(None)
-    return Connection(sock.detach())
+    return _wrap(sock, tls, server_side=False)
 
 
-def accepted(conn: Connection) -> Connection:
-    sock = socket.socket(fileno=conn.fileno())
-    try:
-        _tune(sock)
-    finally:
-        sock.detach()
-    return conn
+def accept(listening: socket.socket, tls=None) -> Connection:
+    """The next connection to ``listening`` (a server SSLContext for ``tls``)."""
+    sock, _ = listening.accept()
+    sock.setblocking(True)
+    _tune(sock)
+    return _wrap(sock, tls, server_side=True)
+
+
+def _wrap(sock: socket.socket, tls, server_side: bool) -> Connection:
+    if tls is None:
+        return Connection(sock.detach())
+    from ._tls import Stream
+    return TLSConnection(Stream(sock, tls, server_side))
+
+
+def _tls_handshake(conn: Connection) -> None:
+    if isinstance(conn, TLSConnection):
+        try:
+            conn.stream.handshake()
+        except ssl.SSLError as exc:
+            raise ValueError(f"TLS handshake failed ({exc.reason or exc}): is the other "
+                             f"node using the same --tls folder?") from None
 
 
 class SetupDeadline:
@@ -285,6 +329,7 @@ def _shutdown(conn: Connection) -> None:
 def client_handshake(conn: Connection, me: str, target: str, cookie: bytes) -> bytes:
     """Returns OK, DUP or NAK...; raises AuthenticationError if the cookies differ."""
     _recv_timeout(conn, HANDSHAKE_TIMEOUT)
+    _tls_handshake(conn)
     conn.send_bytes(b"%s %s %s" % (MAGIC, me.encode(), target.encode()))
     answer_challenge(conn, cookie)
     deliver_challenge(conn, cookie)
@@ -296,6 +341,7 @@ def client_handshake(conn: Connection, me: str, target: str, cookie: bytes) -> b
 def read_hello(conn: Connection) -> tuple[str, str]:
     """Step 1 on the accepting side: who is calling, and whom do they want."""
     _recv_timeout(conn, HANDSHAKE_TIMEOUT)
+    _tls_handshake(conn)
     hello = conn.recv_bytes(MAX_HELLO)
     words = hello.split(b" ")
     if len(words) != 3 or words[0] != MAGIC:
@@ -329,6 +375,7 @@ class Channel:
     def __init__(self, conn: Connection, name: str = "?"):
         self.conn, self.name = conn, name
         self.fd = conn.fileno()
+        self.tls = conn.stream if isinstance(conn, TLSConnection) else None
         self._pending: deque[tuple[bytes, bytes]] = deque()
         self._write = threading.Lock()
         self._wake = threading.Condition(threading.Lock())
@@ -355,6 +402,9 @@ class Channel:
         """A heartbeat: an empty frame. Never blocks the heartbeat thread: skipped when
         another thread is writing (what it writes is a sign of life too) or when the
         socket is full (the other side has our data to read)."""
+        if self.tls is not None:            # ticks are encrypted too: the writer thread's
+            self.send_later((b"", b""))
+            return
         if self._pending or not self._write.acquire(False):
             return
         try:
@@ -424,6 +474,9 @@ class Channel:
             return
         self.last_write = time.monotonic()
         try:
+            if self.tls is not None:
+                self.tls.send_all(b"".join((_FRAME.pack(size), *buffers)))
+                return
             if size < 65536:                 # small: join them, cheaper than a gather
                 frame = b"".join((_FRAME.pack(size), *buffers))
                 written = os.write(self.fd, frame)
@@ -487,14 +540,17 @@ class Channel:
         self._rpos = self._rend = 0
         out = memoryview(frame)
         while got < size:
-            n = os.readv(self.fd, [out[got:]])
+            n = self._read_into(out[got:])
             if n == 0:
                 raise EOFError("connection closed")
             got += n
         return out
 
+    def _read_into(self, view: memoryview) -> int:
+        return os.readv(self.fd, [view]) if self.tls is None else self.tls.recv_into(view)
+
     def _fill(self) -> None:
-        n = os.readv(self.fd, [self._rview[self._rend:]])
+        n = self._read_into(self._rview[self._rend:])
         if n == 0:
             raise EOFError("connection closed")
         self._rend += n

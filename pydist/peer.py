@@ -93,6 +93,8 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
     env = dict(os.environ, PYDIST_COOKIE=dist.cookie.decode(),
                PYTHONPATH=os.pathsep.join(os.path.abspath(p or ".") for p in sys.path),
                PYTHONUNBUFFERED="1", PYDIST_HEARTBEAT=str(dist.heartbeat))
+    if dist.tls_folder:
+        env["PYDIST_TLS"] = dist.tls_folder
     process = subprocess.Popen(
         [sys.executable, "-m", "pydist", "_peer", target.full, dist.name, str(read_end)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

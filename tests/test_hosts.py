@@ -15,7 +15,7 @@ ADDRESSES = {"a": "192.0.2.1", "b": "192.0.2.2"}     # RFC 5737 test addresses
 SHELL = """
 import sys
 from pydist import *
-from pydist import _names
+from pydist._process import _table
 print(Node.start(sys.argv[1], heartbeat=1.0), flush=True)
 for line in sys.stdin:
     try:
@@ -61,11 +61,14 @@ def hosts():
 class Host:
     """A node on one of the hosts, driven line by line: each line is evaluated there."""
 
-    def __init__(self, ns: str, name: str):
+    def __init__(self, ns: str, name: str, tls: str | None = None):
+        env = {**os.environ, "PYDIST_COOKIE": "several-hosts"}
+        if tls:
+            env["PYDIST_TLS"] = tls
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, "-u", "-c", SHELL, name],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=ROOT, env={**os.environ, "PYDIST_COOKIE": "several-hosts"})
+            cwd=ROOT, env=env)
         self.node = self.proc.stdout.readline().strip()
         assert "@" in self.node, f"the node did not start: {self.proc.stderr.read()}"
 
@@ -83,8 +86,8 @@ class Host:
 def nodes(hosts):
     started = []
 
-    def start(host: str, name: str) -> Host:
-        node = Host(hosts[host], f"{name}@{ADDRESSES[host]}")
+    def start(host: str, name: str, tls: str | None = None) -> Host:
+        node = Host(hosts[host], f"{name}@{ADDRESSES[host]}", tls)
         started.append(node)
         return node
     yield start
@@ -126,3 +129,14 @@ def test_a_cut_link_is_noticed_on_both_sides_and_healed_by_a_ping(hosts, nodes):
     while a(f"Node.ping({b.node!r})") != "'pong'" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert b.node in a("Node.list()"), "the link came back but the nodes did not reconnect"
+
+
+def test_tls_between_hosts_and_no_entry_without_it(nodes, tmp_path):
+    from pydist._tls import make_certificates
+    certs = str(make_certificates(tmp_path / "workshop"))
+    a, b = nodes("a", "tlsa", certs), nodes("b", "tlsb", certs)
+    assert a(f"Node.ping({b.node!r})") == "'pong'"
+    assert b(f"rpc.call({a.node!r}, 'operator', 'add', [2, 3])") == "5"
+    assert a(f"_table.dist.peers[{b.node!r}].channel.tls is not None") == "True"
+    plain = nodes("b", "plain")
+    assert plain(f"Node.ping({a.node!r})") == "'pang'", "a node without TLS got in"

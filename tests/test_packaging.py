@@ -1,7 +1,10 @@
 """The project's set-up files agree with each other."""
 import re
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:                     # Python 3.10: pip carries the same parser
+    from pip._vendor import tomli as tomllib
 from conftest import ROOT
 
 import pydist
