@@ -72,7 +72,7 @@ class Dist(Reading):
     # ------------------------------------------------------------ start / stop
     def start(self) -> None:
         address = self.node.address()
-        self.listener = Listener((address, 0), family="AF_INET", backlog=64)
+        self.listener = _listen(address)
         try:
             self.registration = _epmd.ensure_registered(address, self.node.name,
                                                         self.listener.address[1])
@@ -472,6 +472,27 @@ def _wait_reply(proc, ref: int, timeout: float | None, node: str) -> tuple:
                 return False, BadRpc("timeout", node, f"no answer from {node} "
                                      f"within {timeout} s")
         proc.sleep(remaining)
+
+
+def _listen(address: str) -> Listener:
+    """A listening socket on a port the kernel picks, or on the first free one of
+    ``PYDIST_PORTS`` (e.g. ``9100-9199``: Erlang's inet_dist_listen_min/max), so that a
+    firewall between machines need open only those and the mapper's port."""
+    wanted = os.environ.get("PYDIST_PORTS", "").strip()
+    if not wanted:
+        return Listener((address, 0), family="AF_INET", backlog=64)
+    low, _, high = wanted.partition("-")
+    try:
+        ports = range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise ValueError(f"PYDIST_PORTS is a port or a range like 9100-9199, "
+                         f"not {wanted!r}") from None
+    for port in ports:
+        try:
+            return Listener((address, port), family="AF_INET", backlog=64)
+        except OSError:
+            continue
+    raise PydistError(f"no free port in PYDIST_PORTS={wanted} on {address}: widen the range")
 
 
 def _peer_address(conn) -> str:

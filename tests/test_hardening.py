@@ -379,3 +379,16 @@ def test_a_peer_lives_as_long_as_its_starter_not_a_fork_of_it():
 def test_bad_arguments_raise_with_the_fix(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+def test_nodes_listen_in_the_port_range_a_firewall_allows():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        low = s.getsockname()[1]
+    r = python(f"from pydist import Node\nNode.start('{unique('range')}')\n"
+               f"from pydist._process import _table\nprint(_table.dist.listener.address[1])",
+               env={"PYDIST_PORTS": f"{low}-{low + 20}"})
+    assert r.returncode == 0, r.stderr
+    assert low <= int(r.stdout) <= low + 20
+    bad = python("from pydist import Node\nNode.start('x')", env={"PYDIST_PORTS": "ninety"})
+    assert "PYDIST_PORTS is a port or a range like 9100-9199" in bad.stderr
