@@ -13,7 +13,6 @@ tick, has arrived for ``heartbeat`` seconds (a frozen or cut-off node).
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import sys
@@ -24,6 +23,8 @@ from multiprocess.connection import Listener
 
 from . import _epmd, _names, _tls
 from . import _transport as wire
+from ._channel import Channel
+from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
@@ -32,14 +33,13 @@ from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
 
-CONNECT_TIMEOUT = 2.0          # seconds to find, reach and authenticate a node
 SETTLE_LIMIT = 1.0             # seconds a notebook cell waits, at most, for other nodes
 
 
 class _Peer:
     """One connected node."""
 
-    def __init__(self, name: str, channel: wire.Channel):
+    def __init__(self, name: str, channel: Channel):
         self.name = name
         self.channel = channel
         self.last_recv = time.monotonic()
@@ -47,11 +47,7 @@ class _Peer:
         self.lost = False
 
 
-def _thread(target, name: str, *args) -> None:
-    threading.Thread(target=target, args=args, daemon=True, name=f"pydist-{name}").start()
-
-
-class Dist(Reading):
+class Dist(Connecting, Reading):
     def __init__(self, node: _names.NodeName, cookie: bytes, heartbeat: float,
                  tls: str | None = None):
         self.node, self.name, self.cookie, self.heartbeat = node, node.full, cookie, heartbeat
@@ -149,142 +145,8 @@ class Dist(Reading):
     def log(self, text: str) -> None:
         print(f"pydist {self.name}: {text}", file=sys.stderr)
 
-    # ------------------------------------------------------------ connecting
-    def connect(self, node: str, timeout: float = CONNECT_TIMEOUT) -> _Peer | None:
-        peer = self.peers.get(node)
-        if peer is not None or self.stopped.is_set():
-            return peer
-        target = _names.parse(node)
-        if target.long != self.node.long:
-            kinds = ("long", "short") if self.node.long else ("short", "long")
-            self.log(f"cannot connect to {node}: this node has a {kinds[0]} name and "
-                     f"{node} a {kinds[1]} one (Erlang refuses to mix them too)")
-            return None
-        with self.lock:
-            event = self.connecting.get(node)
-            mine = event is None
-            if mine:
-                event = self.connecting[node] = threading.Event()
-        if not mine:
-            event.wait(timeout)
-            return self.peers.get(node)
-        try:
-            return self._dial(target, timeout)
-        finally:
-            with self.lock:
-                del self.connecting[node]
-            event.set()
-
-    def _dial(self, target: _names.NodeName, timeout: float) -> _Peer | None:
-        """The connecting side: find the port, connect, then the handshake's steps
-        (see _transport), all within ``timeout``; whatever the other end answers, the
-        result is a connected peer or None."""
-        try:
-            address = target.address()
-            port = _epmd.lookup(address, target.name, timeout=timeout)
-            if port is None:
-                return None
-            conn = wire.open_connection((address, port), timeout, self.tls[1])
-        except (OSError, ValueError):
-            return None
-        try:
-            with wire.SetupDeadline(conn, timeout):
-                status = wire.client_handshake(conn, self.name, target.full, self.cookie)
-        except wire.AuthenticationError:
-            conn.close()
-            self.log(f"{target.full} refused the connection: the cookies differ "
-                     f"(give both nodes the same cookie: cookie=..., --cookie or PYDIST_COOKIE)")
-            return None
-        except (OSError, EOFError):
-            conn.close()                  # gone, or too slow: the deadline shut it
-            return None
-        except Exception as exc:          # not a pydist node at all (garbage, an impostor)
-            conn.close()
-            self.log(f"{target.full} at {address}:{port} is not a pydist node "
-                     f"({type(exc).__name__} in the handshake): connection dropped")
-            return None
-        if status == wire.OK:
-            peer = self._add_peer(target.full, conn)
-            _thread(self._read, f"reader-{target.full}", peer)
-            return peer
-        conn.close()
-        if status == wire.DUP:                        # its connection to us wins
-            with self.changed:
-                self.changed.wait_for(lambda: target.full in self.peers, timeout)
-            return self.peers.get(target.full)
-        self.log(f"{target.full} refused the connection: {status.decode(errors='replace')}")
-        return None
-
-    def _accept_loop(self) -> None:
-        """Accept connections; each is set up in a thread of its own, at most
-        MAX_SETUPS at once (the others are closed at once), each within SETUP_TIME."""
-        out_of_descriptors = False
-        while not self.stopped.is_set():
-            try:
-                conn = wire.accept(self.listener._listener._socket, self.tls[0])
-            except OSError as exc:
-                if self.stopped.is_set():
-                    return
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    if not out_of_descriptors:  # say it once, then wait: never spin
-                        self.log(f"cannot accept connections: {exc.strerror}; "
-                                 f"waiting for some to close")
-                    out_of_descriptors = True
-                    self.stopped.wait(0.1)
-                continue
-            out_of_descriptors = False
-            with self.lock:
-                busy = self.setups >= wire.MAX_SETUPS
-                if not busy:
-                    self.setups += 1
-            if busy:
-                conn.close()
-                continue
-            _thread(self._handshake_in, "handshake", conn)
-
-    def _handshake_in(self, conn) -> None:
-        """The accepting side of one connection: its handshake, then its reader."""
-        try:
-            with wire.SetupDeadline(conn, wire.SETUP_TIME):
-                peer = self._accept_steps(conn)
-        finally:
-            with self.lock:
-                self.setups -= 1
-        if peer is None:
-            conn.close()
-            return
-        threading.current_thread().name = f"pydist-reader-{peer.name}"
-        self._read(peer)
-
-    def _accept_steps(self, conn) -> _Peer | None:
-        where, src = _peer_address(conn), "?"
-        try:
-            src, dst = wire.read_hello(conn)
-            if dst != self.name:
-                conn.send_bytes(wire.NAK + b" this is " + self.name.encode())
-                raise ValueError(f"it asked for {dst}")
-            if _names.parse(src).long != self.node.long:
-                conn.send_bytes(wire.NAK + b" short and long names do not mix")
-                kind = "long" if self.node.long else "short"
-                raise ValueError(f"{src} does not use {kind} names")
-            wire.server_handshake(conn, self.cookie)
-            with self.lock:
-                if src in self.peers or (src in self.connecting and self.name < src):
-                    conn.send_bytes(wire.DUP)
-                    return None
-                conn.send_bytes(wire.OK)
-                return self._add_peer(src, conn)
-        except wire.AuthenticationError:
-            self.log(f"connection attempt from node {src} rejected: the cookies differ")
-        except (EOFError, ConnectionResetError):
-            pass                          # it went away mid-handshake (a node killed, say)
-        except Exception as exc:          # garbage, a stall past the deadline, a bad name
-            why = "too slow (the setup deadline passed)" if isinstance(exc, OSError) else exc
-            self.log(f"refused a connection from {where}: {why}")
-        return None
-
     def _add_peer(self, name: str, conn) -> _Peer:
-        peer = _Peer(name, wire.Channel(conn, name))
+        peer = _Peer(name, Channel(conn, name))
         with self.changed:
             others = [n for n in self.peers if n != name]
             self.peers[name] = peer
@@ -493,17 +355,6 @@ def _listen(address: str) -> Listener:
         except OSError:
             continue
     raise PydistError(f"no free port in PYDIST_PORTS={wanted} on {address}: widen the range")
-
-
-def _peer_address(conn) -> str:
-    sock = socket.socket(fileno=conn.fileno())
-    try:
-        host, port = sock.getpeername()[:2]
-        return f"{host}:{port}"
-    except OSError:
-        return "an unknown address"
-    finally:
-        sock.detach()
 
 
 def _shutdown_socket(sock: socket.socket) -> None:

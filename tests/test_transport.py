@@ -8,6 +8,7 @@ from conftest import python
 
 from pydist import Node, _epmd, peer, rpc
 from pydist import _transport as wire
+from pydist._channel import Channel
 
 
 def _tag(item: bytes) -> str:
@@ -67,7 +68,7 @@ def _channel_pair():
     """A Channel reading one end of a socket pair; the other end is written raw."""
     from multiprocess.connection import Connection
     a, b = socket.socketpair()
-    return wire.Channel(Connection(a.detach())), b
+    return Channel(Connection(a.detach())), b
 
 
 def _frame(payload: bytes) -> bytes:

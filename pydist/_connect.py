@@ -1,0 +1,179 @@
+"""Connecting two nodes: dialling out, accepting, and the handshake's steps in order.
+
+Erlang's twin is ``dist_util.erl``: a connection is set up in named steps, each with
+its deadline, and only then handed to the node (``Dist._add_peer``) and its reader.
+
+Dialling (``connect``): ask the other host's port mapper for the node's port; connect;
+TLS first if this node uses it; our greeting; both cookie challenges; the answer OK,
+DUP (both dialled at once: the smaller name's connection wins) or NAK. All of it
+within ``timeout``: whatever the other end does, the result is a peer or None.
+
+Accepting: at most ``MAX_SETUPS`` connections are set up at once (more are closed at
+once), each within ``SETUP_TIME``; out of descriptors, the accept loop waits instead
+of spinning. Nothing the other side sends is unpickled before the challenges pass.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+
+from . import _epmd, _names
+from . import _transport as wire
+
+__all__ = ["Connecting", "CONNECT_TIMEOUT"]
+
+CONNECT_TIMEOUT = 2.0          # seconds to find, reach and authenticate a node
+
+
+def _thread(target, name: str, *args) -> None:
+    threading.Thread(target=target, args=args, daemon=True, name=f"pydist-{name}").start()
+
+
+class Connecting:
+    """The connecting half of ``_dist.Dist``."""
+
+    def connect(self, node: str, timeout: float = CONNECT_TIMEOUT) -> object:
+        peer = self.peers.get(node)
+        if peer is not None or self.stopped.is_set():
+            return peer
+        target = _names.parse(node)
+        if target.long != self.node.long:
+            kinds = ("long", "short") if self.node.long else ("short", "long")
+            self.log(f"cannot connect to {node}: this node has a {kinds[0]} name and "
+                     f"{node} a {kinds[1]} one (Erlang refuses to mix them too)")
+            return None
+        with self.lock:
+            event = self.connecting.get(node)
+            mine = event is None
+            if mine:
+                event = self.connecting[node] = threading.Event()
+        if not mine:
+            event.wait(timeout)
+            return self.peers.get(node)
+        try:
+            return self._dial(target, timeout)
+        finally:
+            with self.lock:
+                del self.connecting[node]
+            event.set()
+
+    def _dial(self, target: _names.NodeName, timeout: float) -> object:
+        """The connecting side: find the port, connect, then the handshake's steps
+        (see _transport), all within ``timeout``; whatever the other end answers, the
+        result is a connected peer or None."""
+        try:
+            address = target.address()
+            port = _epmd.lookup(address, target.name, timeout=timeout)
+            if port is None:
+                return None
+            conn = wire.open_connection((address, port), timeout, self.tls[1])
+        except (OSError, ValueError):
+            return None
+        try:
+            with wire.SetupDeadline(conn, timeout):
+                status = wire.client_handshake(conn, self.name, target.full, self.cookie)
+        except wire.AuthenticationError:
+            conn.close()
+            self.log(f"{target.full} refused the connection: the cookies differ "
+                     f"(give both nodes the same cookie: cookie=..., --cookie or PYDIST_COOKIE)")
+            return None
+        except (OSError, EOFError):
+            conn.close()                  # gone, or too slow: the deadline shut it
+            return None
+        except Exception as exc:          # not a pydist node at all (garbage, an impostor)
+            conn.close()
+            self.log(f"{target.full} at {address}:{port} is not a pydist node "
+                     f"({type(exc).__name__} in the handshake): connection dropped")
+            return None
+        if status == wire.OK:
+            peer = self._add_peer(target.full, conn)
+            _thread(self._read, f"reader-{target.full}", peer)
+            return peer
+        conn.close()
+        if status == wire.DUP:                        # its connection to us wins
+            with self.changed:
+                self.changed.wait_for(lambda: target.full in self.peers, timeout)
+            return self.peers.get(target.full)
+        self.log(f"{target.full} refused the connection: {status.decode(errors='replace')}")
+        return None
+
+    def _accept_loop(self) -> None:
+        """Accept connections; each is set up in a thread of its own, at most
+        MAX_SETUPS at once (the others are closed at once), each within SETUP_TIME."""
+        out_of_descriptors = False
+        while not self.stopped.is_set():
+            try:
+                conn = wire.accept(self.listener._listener._socket, self.tls[0])
+            except OSError as exc:
+                if self.stopped.is_set():
+                    return
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if not out_of_descriptors:  # say it once, then wait: never spin
+                        self.log(f"cannot accept connections: {exc.strerror}; "
+                                 f"waiting for some to close")
+                    out_of_descriptors = True
+                    self.stopped.wait(0.1)
+                continue
+            out_of_descriptors = False
+            with self.lock:
+                busy = self.setups >= wire.MAX_SETUPS
+                if not busy:
+                    self.setups += 1
+            if busy:
+                conn.close()
+                continue
+            _thread(self._handshake_in, "handshake", conn)
+
+    def _handshake_in(self, conn) -> None:
+        """The accepting side of one connection: its handshake, then its reader."""
+        try:
+            with wire.SetupDeadline(conn, wire.SETUP_TIME):
+                peer = self._accept_steps(conn)
+        finally:
+            with self.lock:
+                self.setups -= 1
+        if peer is None:
+            conn.close()
+            return
+        threading.current_thread().name = f"pydist-reader-{peer.name}"
+        self._read(peer)
+
+    def _accept_steps(self, conn) -> object:
+        where, src = _peer_address(conn), "?"
+        try:
+            src, dst = wire.read_hello(conn)
+            if dst != self.name:
+                conn.send_bytes(wire.NAK + b" this is " + self.name.encode())
+                raise ValueError(f"it asked for {dst}")
+            if _names.parse(src).long != self.node.long:
+                conn.send_bytes(wire.NAK + b" short and long names do not mix")
+                kind = "long" if self.node.long else "short"
+                raise ValueError(f"{src} does not use {kind} names")
+            wire.server_handshake(conn, self.cookie)
+            with self.lock:
+                if src in self.peers or (src in self.connecting and self.name < src):
+                    conn.send_bytes(wire.DUP)
+                    return None
+                conn.send_bytes(wire.OK)
+                return self._add_peer(src, conn)
+        except wire.AuthenticationError:
+            self.log(f"connection attempt from node {src} rejected: the cookies differ")
+        except (EOFError, ConnectionResetError):
+            pass                          # it went away mid-handshake (a node killed, say)
+        except Exception as exc:          # garbage, a stall past the deadline, a bad name
+            why = "too slow (the setup deadline passed)" if isinstance(exc, OSError) else exc
+            self.log(f"refused a connection from {where}: {why}")
+        return None
+
+
+def _peer_address(conn) -> str:
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        host, port = sock.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "an unknown address"
+    finally:
+        sock.detach()
