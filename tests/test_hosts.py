@@ -16,6 +16,7 @@ SHELL = """
 import sys
 from pydist import *
 from pydist._process import _table
+from pydist import _epmd
 print(Node.start(sys.argv[1], heartbeat=1.0), flush=True)
 for line in sys.stdin:
     try:
@@ -140,3 +141,15 @@ def test_tls_between_hosts_and_no_entry_without_it(nodes, tmp_path):
     assert a(f"_table.dist.peers[{b.node!r}].channel.tls is not None") == "True"
     plain = nodes("b", "plain")
     assert plain(f"Node.ping({a.node!r})") == "'pang'", "a node without TLS got in"
+
+
+def test_a_mapper_takes_registrations_from_its_own_host_only(nodes):
+    a = nodes("a", "home")                        # its mapper listens on 192.0.2.1
+    b = nodes("b", "away")
+    port = os.environ["PYDIST_EPMD_PORT"]
+    register = ("(lambda s: (s.sendall(b'REG evil 1234\\n'), s.recv(200))[1])"
+                f"(__import__('socket').create_connection(('{ADDRESSES['a']}', {port}), 3))")
+    answer = b(register)
+    assert "ERR" in answer and "this host only" in answer, answer
+    assert a(f"_epmd.lookup('{ADDRESSES['a']}', 'evil')") == "None"
+    assert b(f"Node.ping({a.node!r})") == "'pong'"      # while nodes may connect from there
