@@ -12,7 +12,9 @@ and puts each message in its process's mailbox; it runs no user code. So here:
     caller ◀─ reader thread of "b" ◀─ socket ◀─ Channel.send ◀─ the pool thread's reply
 
 - Each connection has exactly one reader, for its whole life: a thread that blocks
-  in ``recv``, decodes each frame and hands each item to whom it is for. It never
+  in ``recv``, decodes each frame and hands each item to whom it is for. A receive
+  that hears nothing, not even a heartbeat tick, for ``heartbeat`` seconds ends the
+  connection: the other node is frozen or cut off. It never
   runs an rpc call, never waits for a process and never blocks on a write (what it
   answers itself, a ping, goes through ``Channel.send_later``). So no conversation
   can hold up another, and every frame, heartbeats included, is read as it comes.
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 from . import _transport as wire
 from ._calls import serve
@@ -49,11 +50,13 @@ class Reading:
         try:
             while True:
                 frame = channel.recv()
-                peer.last_recv = time.monotonic()
                 if frame:                             # an empty frame is a heartbeat tick
                     self._deliver(peer, wire.decode_frame(frame), batch)
                 if not channel.buffered():            # all read so far is delivered
                     batch.flush()
+        except (BlockingIOError, TimeoutError):       # the receive time limit: heartbeat s
+            self.log(f"node {peer.name} is not responding (silent for {self.heartbeat:g} s): "
+                     f"connection removed")
         except (EOFError, OSError):
             pass                                      # closed, reset, or shut down by us
         except Exception as exc:                      # garbage from the other side

@@ -214,7 +214,7 @@ def _tune(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _recv_timeout(conn: Connection, seconds: float) -> None:
+def recv_timeout(conn: Connection, seconds: float) -> None:
     """Bound every read of ``conn`` (0 = no bound). ``Connection`` reads with
     ``os.read``, which a Python socket timeout cannot reach; SO_RCVTIMEO can."""
     sock = socket.socket(fileno=conn.fileno())
@@ -326,19 +326,19 @@ def _shutdown(conn: Connection) -> None:
 
 def client_handshake(conn: Connection, me: str, target: str, cookie: bytes) -> bytes:
     """Returns OK, DUP or NAK...; raises AuthenticationError if the cookies differ."""
-    _recv_timeout(conn, HANDSHAKE_TIMEOUT)
+    recv_timeout(conn, HANDSHAKE_TIMEOUT)
     _tls_handshake(conn)
     conn.send_bytes(b"%s %s %s" % (MAGIC, me.encode(), target.encode()))
     answer_challenge(conn, cookie)
     deliver_challenge(conn, cookie)
     status = conn.recv_bytes(MAX_HELLO)
-    _recv_timeout(conn, 0)
+    recv_timeout(conn, 0)
     return status
 
 
 def read_hello(conn: Connection) -> tuple[str, str]:
     """Step 1 on the accepting side: who is calling, and whom do they want."""
-    _recv_timeout(conn, HANDSHAKE_TIMEOUT)
+    recv_timeout(conn, HANDSHAKE_TIMEOUT)
     _tls_handshake(conn)
     hello = conn.recv_bytes(MAX_HELLO)
     words = hello.split(b" ")
@@ -355,4 +355,4 @@ def server_handshake(conn: Connection, cookie: bytes) -> None:
     """Step 2 on the accepting side; raises AuthenticationError on a wrong cookie."""
     deliver_challenge(conn, cookie)
     answer_challenge(conn, cookie)
-    _recv_timeout(conn, 0)
+    recv_timeout(conn, 0)

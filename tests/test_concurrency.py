@@ -6,10 +6,9 @@ the time bounds here are loose on purpose (`python -m bench` measures the figure
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from conftest import python
+from conftest import cpu_seconds, python
 
 from pydist import Node, peer, receive, rpc, self, send, spawn
 from pydist._pool import Pool
@@ -168,10 +167,6 @@ def test_a_spawn_that_cannot_start_a_thread_fails_clearly_and_leaves_nothing(mon
     assert _table.quiet(0.5), "a failed spawn left the node looking busy"
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def test_idle_nodes_sleep(node):
     peers = [peer.start(f"ccidle{i}") for i in range(4)]
@@ -179,9 +174,9 @@ def test_idle_nodes_sleep(node):
         for p in peers:                          # a full mesh of five nodes
             assert Node.ping(p.node) == "pong"
         time.sleep(0.5)
-        before = [_cpu_seconds(p.os_pid) for p in peers]
+        before = [cpu_seconds(p.os_pid) for p in peers]
         time.sleep(4)
-        used = sum(_cpu_seconds(p.os_pid) - b for p, b in zip(peers, before, strict=True))
+        used = sum(cpu_seconds(p.os_pid) - b for p, b in zip(peers, before, strict=True))
         # A 20 ms timer loop alone cost 4 nodes about 0.08 s in 4 s.
         assert used < 0.05, f"4 idle nodes used {used:.2f} CPU-seconds in 4 s"
     finally:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EPMD_PORT, ROOT, python, spawn_python, stop_process, unique
+from conftest import EPMD_PORT, ROOT, cpu_seconds, python, spawn_python, stop_process, unique
 
 from pydist import BadRpc, Node, Process, PydistError, _epmd, peer, rpc, send
 from pydist import _transport as wire
@@ -87,10 +87,6 @@ time.sleep(60)
 """
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def _threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
@@ -104,9 +100,9 @@ def test_running_out_of_descriptors_neither_spins_nor_keeps_threads(node):
         base = _threads(proc.pid)
         flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
         time.sleep(0.5)
-        before = _cpu_seconds(proc.pid)
+        before = cpu_seconds(proc.pid)
         time.sleep(2)
-        used = _cpu_seconds(proc.pid) - before
+        used = cpu_seconds(proc.pid) - before
         assert used < 0.5, f"out of descriptors, the node burnt {used:.2f} CPU-s in 2 s"
         for s in flood:
             s.close()
@@ -185,9 +181,9 @@ def test_a_mapper_out_of_descriptors_keeps_its_nodes_and_does_not_spin(monkeypat
             except OSError:
                 break
         time.sleep(0.5)
-        before = _cpu_seconds(mapper.pid)
+        before = cpu_seconds(mapper.pid)
         time.sleep(1.5)
-        assert _cpu_seconds(mapper.pid) - before < 0.5, "the mapper spun out of descriptors"
+        assert cpu_seconds(mapper.pid) - before < 0.5, "the mapper spun out of descriptors"
         assert mapper.poll() is None, "the mapper exited when it ran out of descriptors"
         for s in held:
             s.close()
