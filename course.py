@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Set up and run the course with nothing but Python 3.10+.
 
-    python3 course.py lab     # set up .venv, then open the course in JupyterLab
-    python3 course.py test    # set up .venv, then run every test (extra arguments go to pytest)
-    python3 course.py bench   # set up .venv with the benchmark extras, then run the benchmarks
+    python3 course.py lab       # set up .venv, then open the course in JupyterLab
+    python3 course.py test      # set up .venv, then run every test (extra arguments go to pytest)
+    python3 course.py check 04  # check your exercise 04 (also --all, --solutions)
+    python3 course.py bench     # set up .venv with the benchmark extras, then run the benchmarks
 
 The first run creates a virtual environment in .venv and installs pydist into it;
 later runs reuse it until pyproject.toml changes.
@@ -18,15 +19,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-EXTRAS = {"lab": "test,lab", "test": "test", "bench": "test,bench"}
+FIRST_NOTEBOOK = "notebooks/01_naming_nodes.ipynb"
+EXTRAS = {"lab": "test,lab", "test": "test", "check": "test", "bench": "test,bench"}
 
 
 def ensure(extras: str) -> None:
     """Create .venv and install pydist[extras] into it, unless that is already done."""
     stamp = VENV / f".installed-{extras.replace(',', '-')}"
     pyproject = ROOT / "pyproject.toml"
-    if stamp.exists() and stamp.stat().st_mtime >= pyproject.stat().st_mtime:
-        return
+    wanted = set(extras.split(","))
+    for done in VENV.glob(".installed-*"):      # an install with more extras will do
+        if (wanted <= set(done.name[len(".installed-"):].split("-"))
+                and done.stat().st_mtime >= pyproject.stat().st_mtime):
+            return
     if not PYTHON.exists():
         print(f"creating {VENV} ...", flush=True)
         venv.create(VENV, with_pip=True)
@@ -47,15 +52,24 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     ensure(EXTRAS[command])
+    env = dict(os.environ)
     if command == "lab":
-        args = [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"), *rest]
+        # The whole course is served (so a notebook's link to exercises/ opens), the
+        # first notebook is opened, and a terminal in JupyterLab finds .venv's python.
+        opens = [] if any(not a.startswith("-") for a in rest) else [FIRST_NOTEBOOK]
+        args = [str(PYTHON), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *rest,
+                *opens]
         if hasattr(os, "geteuid") and os.geteuid() == 0:    # a container, often
             args.append("--allow-root")
+        env["PATH"] = os.pathsep.join([str(PYTHON.parent), env.get("PATH", "")])
+        env["VIRTUAL_ENV"] = str(VENV)
+    elif command == "check":
+        args = [str(PYTHON), "-m", "pydist", "check", *rest]
     elif command == "test":
         args = [str(PYTHON), "-m", "pytest", *rest]
     else:
         args = [str(PYTHON), "-m", "bench", *rest]
-    return subprocess.run(args, cwd=ROOT, check=False).returncode
+    return subprocess.run(args, cwd=ROOT, env=env, check=False).returncode
 
 
 if __name__ == "__main__":

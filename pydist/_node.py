@@ -124,11 +124,17 @@ class Node:
 
             >>> Node.start("gus")
             'gus@vm'
+
+        Starting the node this process already is returns its name again, so a
+        notebook can be run from the top as often as you like.
         """
         node = _names.parse(name, long=long)
         if _table.dist is not None:
+            if _table.dist.name == node.full:        # a notebook run again from the top
+                return node.full
             raise PydistError(f"this process is already the node {_table.dist.name}; "
-                              f"Node.stop() first to start it under another name")
+                              f"Node.stop() first to start it under another name (in a "
+                              f"notebook: Kernel → Restart clears everything)")
         beat = _env_float("PYDIST_HEARTBEAT", HEARTBEAT) if heartbeat is None else heartbeat
         if not isinstance(beat, (int, float)) or beat <= 0:
             raise ValueError(f"heartbeat is a number of seconds > 0, not {beat!r}")

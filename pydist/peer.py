@@ -79,7 +79,10 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
     """Start node ``name`` in a new OS process, connected to this one; returns a ``Peer``.
 
     Elixir: opening a second terminal with ``iex --sname server``. This process must
-    be a node already (``Node.start``).
+    be a node already (``Node.start``). Starting a name this node has started before
+    (a notebook run again from the top) stops the old peer first: you get a fresh one.
+    The peer has a process group of its own, so the stop button (Ctrl-C) interrupts
+    the cell that waits, never the peers.
     """
     dist = _table.dist_required("peer.start")
     if not isinstance(name, str):
@@ -89,6 +92,8 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
     if target.host != me.host:
         raise ValueError(f"peer.start({name!r}): a peer runs on this host, {me.host}; "
                          f"give just the name, e.g. peer.start({target.name!r})")
+    for old in [child for child in dist.children if child.node == target.full]:
+        old.stop()                               # run again: a fresh peer, as the cell says
     read_end, write_end = os.pipe()              # the peer's lifeline
     env = dict(os.environ, PYDIST_COOKIE=dist.cookie.decode(),
                PYTHONPATH=os.pathsep.join(os.path.abspath(p or ".") for p in sys.path),
@@ -98,12 +103,24 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
     process = subprocess.Popen(
         [sys.executable, "-m", "pydist", "_peer", target.full, dist.name, str(read_end)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(read_end,), env=env, cwd=os.getcwd())
+        pass_fds=(read_end,), env=env, cwd=os.getcwd(), start_new_session=True)
     os.close(read_end)
     handle = Peer(target.full, process, write_end)
+    try:
+        _wait_ready(handle, dist, timeout)
+    except BaseException:                       # failed, or the stop button: no half peer
+        handle.stop(0.5)
+        raise
+    dist.children.append(handle)
+    console.dirty = True
+    return handle
+
+
+def _wait_ready(handle: Peer, dist, timeout: float) -> None:
+    process, node = handle.process, handle.node
     lines: queue.SimpleQueue = queue.SimpleQueue()
-    threading.Thread(target=_pump, args=(process, target.full, lines), daemon=True,
-                     name=f"pydist-output-{target.full}").start()
+    threading.Thread(target=_pump, args=(process, node, lines), daemon=True,
+                     name=f"pydist-output-{node}").start()
     seen, deadline = [], time.monotonic() + timeout
     while True:
         try:
@@ -113,17 +130,12 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
         if isinstance(line, str) and line.strip() == READY:
             break
         if line is None or line is _EOF:
-            handle.stop(0.5)
             why = "exited" if process.poll() is not None else f"did not answer in {timeout} s"
-            raise PydistError(f"peer {target.full} {why}; it printed:\n"
+            raise PydistError(f"peer {node} {why}; it printed:\n"
                               + ("".join(seen) or "(nothing)\n"))
         seen.append(line)
-    if not _wait_connected(dist, target.full):
-        handle.stop(0.5)
-        raise PydistError(f"peer {target.full} started but is not connected to {dist.name}")
-    dist.children.append(handle)
-    console.dirty = True
-    return handle
+    if not _wait_connected(dist, node):
+        raise PydistError(f"peer {node} started but is not connected to {dist.name}")
 
 
 _EOF = object()

@@ -29,9 +29,14 @@ def test_start_and_stop():
     assert Node.stop() is False
 
 
-def test_a_second_start_is_a_clear_error(node):
-    with pytest.raises(PydistError, match="already the node"):
+def test_a_second_start_under_another_name_says_what_to_do(node):
+    with pytest.raises(PydistError, match="already the node.*Kernel → Restart"):
         Node.start(unique())
+
+
+def test_starting_the_node_this_process_already_is_picks_up(node):
+    # A notebook run again from the top calls Node.start("a") a second time.
+    assert Node.start(node.split("@")[0]) == node and Node.alive()
 
 
 def test_a_short_named_node_listens_on_loopback_only(node):

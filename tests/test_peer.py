@@ -50,11 +50,19 @@ def test_start_checks_the_name(node):
         peer.start("x@otherhost")
 
 
-def test_a_taken_name_fails_with_what_the_peer_printed(node):
-    with peer.start("dup") as p:
+def test_a_name_taken_elsewhere_fails_with_what_the_peer_printed(node):
+    other = spawn_python("""
+        from pydist import Node
+        print(Node.start("dup"), flush=True)
+        import time; time.sleep(30)
+    """)
+    try:
+        taken = other.stdout.readline().strip()
         with pytest.raises(PydistError, match="already taken"):
             peer.start("dup")
-        assert Node.ping(p.node) == "pong"
+        assert Node.ping(taken) == "pong", "the node that has the name was disturbed"
+    finally:
+        stop_process(other)
 
 
 def test_a_peer_never_outlives_its_starter_even_after_kill_9():
@@ -89,3 +97,27 @@ def test_stop_all_peers_with_the_node():
     Node.stop()
     assert p.process.wait(3) is not None
     assert not _alive(p.os_pid)
+
+
+def test_starting_a_peer_again_gives_a_fresh_one(node):
+    first = peer.start("again")
+    second = peer.start("again")                  # the notebook's cell run again
+    try:
+        assert first.process.poll() is not None, "the old peer still runs"
+        assert second.process.poll() is None and second.node in Node.list()
+        assert rpc.call(second.node, "operator", "add", [1, 2]) == 3
+    finally:
+        second.stop()
+
+
+def test_a_peer_start_interrupted_leaves_no_half_started_peer(node):
+    import signal
+    import threading
+    timer = threading.Timer(0.02, os.kill, [os.getpid(), signal.SIGINT])
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        peer.start("halfway")
+        time.sleep(5)                              # in case it was quicker than the timer
+    timer.join()
+    assert not [n for n in Node.list() if n.startswith("halfway@")]
+    # the fixture's leak check fails the test if the child process is still there

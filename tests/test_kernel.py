@@ -1,0 +1,80 @@
+"""The learner's loop in a real Jupyter kernel, driven with jupyter_client: the stop
+button interrupts the cell that waits, never the cluster; cells run again work."""
+
+import os
+import queue
+import time
+
+import pytest
+from conftest import ROOT
+
+jupyter_client = pytest.importorskip("jupyter_client")
+
+
+@pytest.fixture
+def kernel():
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT), env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def _run(kc, code: str, timeout: float = 30) -> tuple[str, str, str]:
+    """(status, text printed, error name) of one cell."""
+    msg_id = kc.execute(code)
+    text, error = [], ""
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"the cell did not finish in {timeout} s: {code!r}") from None
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            text.append(content["text"])
+        elif kind == "execute_result":
+            text.append(content["data"].get("text/plain", ""))
+        elif kind == "error":
+            error = content["ename"]
+        elif kind == "status" and content["execution_state"] == "idle":
+            break
+    reply = kc.get_shell_msg(timeout=timeout)
+    return reply["content"]["status"], "".join(text), error
+
+
+def test_the_stop_button_stops_the_cell_not_the_peers(kernel):
+    km, kc = kernel
+    status, out, _ = _run(kc, "from pydist import *\nNode.start('kstop')\n"
+                              "b = peer.start('kstopb')\nprint(Node.list())")
+    assert status == "ok" and "kstopb@" in out, out
+    for waiting in ("receive()", "rpc.call(b.node, 'time', 'sleep', [30])"):
+        msg_id = kc.execute(waiting)
+        time.sleep(1.0)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=10)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["ename"] == "KeyboardInterrupt", reply["content"]
+        status, out, error = _run(kc, "print(Node.list(), rpc.call(b.node, 'operator', "
+                                      "'add', [1, 2]))")
+        assert status == "ok" and "kstopb@" in out and "3" in out, \
+            f"after interrupting {waiting}, the peer was gone: {out} {error}"
+    _run(kc, "Node.stop()")
+
+
+def test_a_notebook_run_twice_from_the_top_works(kernel):
+    _, kc = kernel
+    cells = ["from pydist import *", "Node.start('ktwice')", "b = peer.start('ktwiceb')",
+             "print(rpc.call(b.node, 'operator', 'add', [20, 22]))"]
+    for _ in range(2):
+        for cell in cells:
+            status, out, error = _run(kc, cell)
+            assert status == "ok", f"{cell!r} failed the second time: {error} {out}"
+        assert "42" in out
+    _run(kc, "Node.stop()")
