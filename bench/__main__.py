@@ -528,11 +528,11 @@ Selective receive is linear: the last of 100k queued messages is found in about 
 about 4 ms in CPython here, and copying the unscanned part (senders may append
 meanwhile) most of the rest, so the 5 ms target is missed by about 2 ms.
 
-Spawning, messaging and ending N processes is linear up to 1k (100: ~17 ms, 1k:
-~0.3 s, both at the bare-thread floor) and then steepens, for pydist and bare
-threads alike: 10k take 4-6 s for pydist and 5-15 s for bare threads (exponent from
-1k to 10k: about 1.2 for pydist, 1.4 for threads). The cost is the GIL handed
-between thousands of runnable threads, not pydist: Erlang-like counts need another
+Spawning, messaging and ending N processes grows a little faster than linearly up
+to 1k (100: ~16 ms, 1k: ~0.27 s, both at the bare-thread floor) and then steepens,
+for pydist and bare threads alike: 10k take 5-7 s for pydist (median 6.5 s; one
+round 21 s) and 6-29 s for bare threads; the exponents are printed above. The cost
+is the GIL handed between thousands of runnable threads, not pydist: Erlang-like counts need another
 process model, such as green processes (greenlet) on one scheduler thread per node.
 That would cost the course its preemption: a process in a busy loop (notebook 08's
 `time.sleep` loops, a long computation) would stop every other process of its node
@@ -543,15 +543,16 @@ heartbeat thread of the GIL for seconds; its peers then declare it down, as they
 would an overloaded Erlang node (the benchmark runs those workloads in a process of
 their own for that reason).
 
-1,000 request/reply pairs across two nodes take about 0.22 s (5.1 s before, when
+1,000 request/reply pairs across two nodes take about 0.24 s (5.1 s before, when
 each waited out the 5 ms window): 0.2 s would need fewer hand-offs per pair.
 
 ### Idle
-An idle node sleeps: its heartbeat thread wakes every heartbeat/4 s, and a tick goes
-out only to a node that was sent nothing for heartbeat/2 s, written by the
-heartbeat thread itself (no thread hand-off). Eight idle nodes in a full mesh use
-about 0.1 CPU-second per 30 s (the row's spread is mostly the 10 ms resolution of
-the kernel's CPU accounting); the port mapper sleeps in accept.
+An idle node sleeps: its heartbeat thread wakes every heartbeat/2 s and writes a
+tick itself (no thread hand-off) only to a node that was sent nothing for
+heartbeat/4 s; a silent node is noticed by its reader's receive time limit, not by
+a timer scanning connections. Eight idle nodes in a full mesh use about 0.08
+CPU-second per 30 s (measured in nanoseconds with schedstat); the port mapper
+sleeps in accept.
 
 ### Placement
 Unpinned, a contender's round trip is about 20-30 µs when its threads share a core
