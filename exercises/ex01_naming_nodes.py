@@ -5,14 +5,7 @@ Tasks
   2. is_long_name(name): tell long names from short ones.
   3. start_and_describe(name, cookie): start a node, look at it, stop it.
 
-Hints
-  1. A bare name gets this host's *short* name: `socket.gethostname()` up to the first dot.
-     A name that already has an '@' is complete.
-  2. A long name's host has a dot in it (an IP address or a full host name).
-  3. `Node.start(name, cookie=...)`, `Node.self()`, `Node.alive()`, `Node.get_cookie()`,
-     `Node.stop()`; stop the node even if something goes wrong (try/finally).
-
-Check your work: python -m pydist check 01
+Check your work: python3 course.py check 01   (stuck on task 2? add --hint 2)
 """
 
 import socket
@@ -22,16 +15,16 @@ from pydist import Node
 
 def node_name(name: str) -> str:
     """Task 1. 'gus' -> 'gus@<this host's short name>'; 'gus@127.0.0.1' stays as it is."""
-    raise NotImplementedError("Task 1: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 1: not done yet (read its docstring; the checker gives hints)")
 
 
 def is_long_name(name: str) -> bool:
     """Task 2. True for 'gus@127.0.0.1' or 'gus@host.example', False for 'gus' or 'gus@vm'."""
-    raise NotImplementedError("Task 2: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 2: not done yet (read its docstring; the checker gives hints)")
 
 
 def start_and_describe(name: str, cookie: str) -> dict:
     """Task 3. Start this process as node `name` with `cookie`, and return
     {"node": <its full name>, "alive": <Node.alive()>, "cookie": <its cookie>,
      "after": <Node.self() once the node is stopped again>}."""
-    raise NotImplementedError("Task 3: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 3: not done yet (read its docstring; the checker gives hints)")

@@ -7,16 +7,7 @@ Tasks
   3. ask_status(dest, timeout): ask for the stock; return the list inside ("show", stock).
   4. node_number(pid): the first number of a pid, 0 for a local one.
 
-Hints
-  1. `pid_to_list(pid)` gives "<0.112.0>"; the texts are "... added a new item on stock" and
-     "... checked the stock".
-  2. Messages are ("add", sender, product) and ("status", sender); print(repr(log_line(...)))
-     logs like the article's IO.inspect.
-  3. Other messages may be waiting in your mailbox: `receive(match=...)` takes the first
-     ("show", ...) and leaves the rest.
-  4. "<19214.112.0>" -> 19214: split pid_to_list(pid) on ".".
-
-Check your work: python -m pydist check 05
+Check your work: python3 course.py check 05   (stuck on task 2? add --hint 2)
 """
 
 from pydist import pid_to_list, receive, self, send
@@ -25,20 +16,20 @@ from pydist import pid_to_list, receive, self, send
 def log_line(pid, action: str) -> str:
     """Task 1. log_line(pid, "add") -> "<0.112.0> added a new item on stock";
     log_line(pid, "status") -> "<0.112.0> checked the stock"."""
-    raise NotImplementedError("Task 1: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 1: not done yet (read its docstring; the checker gives hints)")
 
 
 def handle_stock(stock: list) -> None:
     """Task 2. ("add", sender, product): stock = [product] + stock, log, send(sender, stock).
     ("status", sender): log, send(sender, ("show", stock))."""
-    raise NotImplementedError("Task 2: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 2: not done yet (read its docstring; the checker gives hints)")
 
 
 def ask_status(dest, timeout: float = 1.0) -> list:
     """Task 3. Send ("status", self()) to dest; return the stock from its ("show", stock)."""
-    raise NotImplementedError("Task 3: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 3: not done yet (read its docstring; the checker gives hints)")
 
 
 def node_number(pid) -> int:
     """Task 4. node_number(<0.112.0>) -> 0; node_number(<19214.112.0>) -> 19214."""
-    raise NotImplementedError("Task 4: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 4: not done yet (read its docstring; the checker gives hints)")

@@ -5,15 +5,7 @@ Tasks
   2. file_server(directory): serve the files of `directory` to whoever asks.
   3. fetch(owner, name, dest, timeout): copy file `name` from the "files" server on `owner`.
 
-Hints
-  1. Slices: data[i:i + size] for i in range(0, len(data), size).
-  2. On ("get", sender, name): if directory/name does not exist, send ("missing", name);
-     else send ("size", n), then ("chunk", piece) for every piece, then ("eof",).
-  3. Send ("get", self(), name) to ("files", owner); on ("missing", name) raise
-     FileNotFoundError; else write every chunk to `dest` until ("eof",). Every receive
-     gets the timeout. Return the number of bytes written.
-
-Check your work: python -m pydist check 07
+Check your work: python3 course.py check 07   (stuck on task 2? add --hint 2)
 """
 
 from pathlib import Path
@@ -25,14 +17,14 @@ CHUNK = 64 * 1024
 
 def chunks(data: bytes, size: int = CHUNK) -> list[bytes]:
     """Task 1. chunks(b"abcde", 2) -> [b"ab", b"cd", b"e"]; chunks(b"", 2) -> []."""
-    raise NotImplementedError("Task 1: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 1: not done yet (read its docstring; the checker gives hints)")
 
 
 def file_server(directory: str) -> None:
     """Task 2. Serve ("get", sender, name) requests forever."""
-    raise NotImplementedError("Task 2: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 2: not done yet (read its docstring; the checker gives hints)")
 
 
 def fetch(owner: str, name: str, dest: str, timeout: float = 5.0) -> int:
     """Task 3. Copy `name` from ("files", owner) into the file `dest`; return its size."""
-    raise NotImplementedError("Task 3: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 3: not done yet (read its docstring; the checker gives hints)")

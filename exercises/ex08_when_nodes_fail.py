@@ -7,15 +7,7 @@ Tasks
   2. wait_nodedown(node, timeout): True once `node` is lost, False if it is still up.
   3. supervise(name, fun, args, restarts): keep `fun` running under `name`.
 
-Hints
-  1. rpc.call(node, *args, timeout=2) in a loop; catch BadRpc and try the next node; when none
-     answers, raise BadRpc("nodedown").
-  2. Node.monitor(node), then receive(timeout=..., match=...) for ("nodedown", node).
-  3. spawn + Process.register + Process.monitor, then wait for ("DOWN", ref, ...) with
-     receive(match=...); count the restarts and return once `restarts` have been made
-     (after registering the last new process).
-
-Check your work: python -m pydist check 08
+Check your work: python3 course.py check 08   (stuck on task 2? add --hint 2)
 """
 
 from pydist import BadRpc, Node, Process, receive, rpc, spawn
@@ -23,15 +15,15 @@ from pydist import BadRpc, Node, Process, receive, rpc, spawn
 
 def call_any(nodes: list[str], *args):
     """Task 1. call_any(["gone@vm", "b@vm"], "pydist", "Node.self", []) -> "b@vm"."""
-    raise NotImplementedError("Task 1: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 1: not done yet (read its docstring; the checker gives hints)")
 
 
 def wait_nodedown(node: str, timeout: float = 2.0) -> bool:
     """Task 2. True if ("nodedown", node) arrives within `timeout` seconds, else False."""
-    raise NotImplementedError("Task 2: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 2: not done yet (read its docstring; the checker gives hints)")
 
 
 def supervise(name: str, fun, args: list, restarts: int) -> int:
     """Task 3. Run fun(*args) as a process registered as `name`; each time it dies, start
     and register a new one; after `restarts` restarts, return restarts."""
-    raise NotImplementedError("Task 3: not done yet (read the docstring and the hints above)")
+    raise NotImplementedError("Task 3: not done yet (read its docstring; the checker gives hints)")

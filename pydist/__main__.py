@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("exercise", nargs="?", help="the exercise number, e.g. 04")
     c.add_argument("--all", action="store_true", help="check every exercise")
     c.add_argument("--solutions", action="store_true", help="check the solutions instead")
+    c.add_argument("--task", type=int, metavar="N", help="check only task N")
+    c.add_argument("--hint", type=int, metavar="N", help="the next hint for task N")
+    c.add_argument("--reset", action="store_true", help="make the exercise's stub again "
+                   "(yours is kept as .bak)")
+    c.add_argument("--progress", action="store_true", help="which tasks of which exercises "
+                   "pass")
     pe = sub.add_parser("_peer", help=argparse.SUPPRESS)
     pe.add_argument("node")
     pe.add_argument("parent")
@@ -75,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"name {name} at port {port}")
         return 0
     if args.command == "check":
-        from ._exercises import main as check_main
-        return check_main(args.exercise, all_=args.all, solutions=args.solutions)
+        from ._checker import main as check_main
+        return check_main(args.exercise, all_=args.all, solutions=args.solutions,
+                          task=args.task, hint=args.hint, reset_=args.reset,
+                          progress=args.progress)
     if args.command == "_peer":
         from .peer import _child_main
         _child_main(args.node, args.parent, args.watch_fd)

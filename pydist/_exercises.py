@@ -1,4 +1,4 @@
-"""The exercises: stubs made from the solutions, and ``python -m pydist check``.
+"""The exercises: stubs made from the solutions, and the helpers the checks use.
 
 The solutions (``solutions/exNN_*.py``) are the one source of truth. Each task's code
 sits between ``# BEGIN SOLUTION N`` and ``# END SOLUTION``; the stub a learner edits
@@ -6,23 +6,19 @@ sits between ``# BEGIN SOLUTION N`` and ``# END SOLUTION``; the stub a learner e
 ``raise NotImplementedError``. ``python -m pydist._exercises build`` (``make
 exercises``) writes the stubs; a test fails when they drift apart.
 
-``python -m pydist check 04`` runs ``exercises/checks/check_04.py`` against your
-``exercises/ex04_*.py`` in a separate process with a time limit, so that a loop that
-never ends cannot hang it, and every node it started ends with it.
+The checks (``exercises/checks/check_NN.py``) use the helpers here (``expect``,
+``ask``); ``_checker`` runs them.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import subprocess
 import sys
-import threading
-import time
+import traceback
 from pathlib import Path
 
-__all__ = ["course_root", "stub_text", "build", "out_of_sync", "main", "unique", "expect", "ask"]
+__all__ = ["course_root", "stub_text", "build", "out_of_sync", "unique", "expect", "ask"]
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION (?P<task>\d+)\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -46,7 +42,7 @@ def stub_text(solution: str) -> str:
         if begin:
             skipping = True
             out.append(f"{begin['indent']}raise NotImplementedError(\"Task {begin['task']}: "
-                       f"not done yet (read the docstring and the hints above)\")\n")
+                       f"not done yet (read its docstring; the checker gives hints)\")\n")
         elif END.match(line):
             skipping = False
         elif not skipping:
@@ -104,106 +100,44 @@ def ask(pid, message, *, called: str, timeout: float = 2.0, match=None):
             (isinstance(m, tuple) and m[:2] == ("DOWN", ref)) or match is None or match(m)))
     except TimeoutError:
         raise AssertionError(f"called {called}, expected an answer, got nothing after "
-                             f"{timeout:g} s") from None
+                             f"{timeout:g} s: does it send its answer to the sender in the "
+                             f"message (not to self(), which is the process itself)?") from None
     finally:
         Process.demonitor(ref)
+        _flush_down(ref)                  # as Erlang's demonitor(ref, [:flush])
     if isinstance(answer, tuple) and answer[:2] == ("DOWN", ref):
-        if answer[4] == "noproc":
-            raise AssertionError(f"called {called}: the process is gone: it had already "
-                                 f"stopped (did it crash? its report is printed above)")
-        raise AssertionError(f"called {called}: the process is gone: it died with "
-                             f"{answer[4]!r}")
+        reason = answer[4]
+        if reason == "noproc":                # gone before we asked: how, if we know
+            reason = EXITS.get(getattr(pid, "num", None), reason)
+        if isinstance(reason, NotImplementedError):
+            raise NotImplementedError(str(reason))
+        if reason == "noproc":
+            raise AssertionError(f"called {called}: the process had already ended before it "
+                                 f"was asked: did its function return after one message "
+                                 f"(keep it in a `while True:` loop) or crash (a crash prints "
+                                 f"its traceback above)?")
+        if reason == "normal":
+            raise AssertionError(f"called {called}: the process ended instead of answering: "
+                                 f"its function returned (keep the loop going with "
+                                 f"`while True:`)")
+        where = [f for f in traceback.extract_tb(reason.__traceback__)
+                 if os.path.basename(f.filename).startswith("ex")]
+        at = f" (line {where[-1].lineno} of {os.path.basename(where[-1].filename)})" \
+            if where else ""
+        raise AssertionError(f"called {called}: the process crashed with "
+                             f"{type(reason).__name__}: {reason}{at}")
     return answer
 
 
-# ---------------------------------------------------------------- running checks
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _run(number: str, kind: str) -> int:
-    """In the child process: run every task of one exercise, report each."""
-    root = course_root()
-    folder = root / kind
-    [path] = folder.glob(f"ex{number}_*.py") or [None]
-    if path is None:
-        print(f"no exercise {number} in {folder}")
-        return 2
-    checks_folder = root / "exercises" / "checks"
-    sys.path[:0] = [str(folder), str(checks_folder)]   # peers import from here too
-    exercise = _load(path, path.stem)
-    checks = _load(checks_folder / f"check_{number}.py", f"check_{number}")
-    print(f"Exercise {number}: {path.relative_to(root)}")
-    from pydist import Node
-    if getattr(checks, "NODE", False):
-        Node.start(f"check{number}x{os.getpid()}", cookie=f"check-{os.getpid()}")
-    passed = 0
+def _flush_down(ref) -> None:
+    from pydist import receive
     try:
-        for index, (title, task) in enumerate(checks.TASKS, 1):
-            ok, why = _run_task(task, exercise)
-            passed += ok
-            print(f"  {'✓' if ok else '✗'} task {index}: {title}")
-            if not ok:
-                print(f"      {why}")
-    finally:
-        Node.stop()
-    failed = len(checks.TASKS) - passed
-    print(f"{passed}/{len(checks.TASKS)} tasks pass."
-          + ("" if failed else " Well done!"))
-    print(f"RESULT {number} passed={passed} failed={failed}")
-    return 0 if failed == 0 else 1
+        receive(timeout=0, match=lambda m: isinstance(m, tuple) and m[:2] == ("DOWN", ref))
+    except TimeoutError:
+        pass
 
 
-def _run_task(task, exercise) -> tuple[bool, str]:
-    outcome: list = []
-
-    def attempt():
-        try:
-            task(exercise)
-            outcome.append((True, ""))
-        except NotImplementedError as exc:
-            outcome.append((False, f"{exc}"))
-        except AssertionError as exc:
-            outcome.append((False, str(exc)))
-        except Exception as exc:
-            outcome.append((False, f"your code raised {type(exc).__name__}: {exc}"))
-    thread = threading.Thread(target=attempt, daemon=True, name="pydist-check")
-    thread.start()
-    thread.join(TASK_TIMEOUT)
-    if not outcome:
-        return False, f"did not finish within {TASK_TIMEOUT:g} s (a loop that never ends?)"
-    return outcome[0]
-
-
-def main(number: str | None, *, all_: bool = False, solutions: bool = False) -> int:
-    """``python -m pydist check NN [--all] [--solutions]``."""
-    root = course_root()
-    kind = "solutions" if solutions else "exercises"
-    if all_:
-        numbers = sorted(p.stem.split("_")[1] for p in (root / "exercises" / "checks")
-                         .glob("check_[0-9][0-9].py"))
-    elif number and number.isdigit():
-        numbers = [f"{int(number):02d}"]
-    else:
-        print("usage: python -m pydist check 04   (or --all; --solutions checks the solutions)")
-        return 2
-    worst = 0
-    for n in numbers:
-        started = time.monotonic()
-        try:
-            code = subprocess.run([sys.executable, "-m", "pydist._exercises", "run", n, kind],
-                                  timeout=RUN_TIMEOUT, cwd=root).returncode
-        except subprocess.TimeoutExpired:
-            print(f"exercise {n} did not finish within {RUN_TIMEOUT:g} s")
-            code = 1
-        worst = max(worst, code)
-        print(f"  ({time.monotonic() - started:.1f} s)\n")
-    return worst
+EXITS: dict = {}        # pid number -> how that process ended (filled by _checker)
 
 
 if __name__ == "__main__":
@@ -211,9 +145,5 @@ if __name__ == "__main__":
         for stub in build():
             print("wrote", stub)
         sys.exit(0)
-    if sys.argv[1:2] == ["run"] and len(sys.argv) == 4:
-        code = _run(sys.argv[2], sys.argv[3])
-        sys.stdout.flush()
-        os._exit(code)                    # abandon any task thread still running
-    print("usage: python -m pydist._exercises build | run NN exercises|solutions")
+    print("usage: python -m pydist._exercises build")
     sys.exit(2)

@@ -5,14 +5,7 @@ Tasks
   2. is_long_name(name): tell long names from short ones.
   3. start_and_describe(name, cookie): start a node, look at it, stop it.
 
-Hints
-  1. A bare name gets this host's *short* name: `socket.gethostname()` up to the first dot.
-     A name that already has an '@' is complete.
-  2. A long name's host has a dot in it (an IP address or a full host name).
-  3. `Node.start(name, cookie=...)`, `Node.self()`, `Node.alive()`, `Node.get_cookie()`,
-     `Node.stop()`; stop the node even if something goes wrong (try/finally).
-
-Check your work: python -m pydist check 01
+Check your work: python3 course.py check 01   (stuck on task 2? add --hint 2)
 """
 
 import socket

@@ -7,13 +7,7 @@ Tasks
   2. start_mesh(names): start one peer per name; return the peers and this node's sorted list.
   3. wait_for_mesh(node, expected, timeout): wait until `node` knows exactly `expected`.
 
-Hints
-  1. `Node.ping(node)` never hangs; a dict comprehension does the rest.
-  2. `peer.start(name)` returns a handle with `.node`; peers are connected to us at once.
-  3. Ask the other node with `rpc.call(node, Node.list, [])`; compare sorted lists; sleep a
-     little between tries; raise `TimeoutError` when the time is up.
-
-Check your work: python -m pydist check 02
+Check your work: python3 course.py check 02   (stuck on task 2? add --hint 2)
 """
 
 import time

@@ -8,13 +8,7 @@ Tasks
   3. call_or(default, node, *args): rpc.call, but return `default` when the call fails.
   4. all_names(): every node's own name (this one and the connected ones), sorted.
 
-Hints
-  1. Elixir's `:rpc.call(node, String, :upcase, [text])`; `str` works as a module name.
-  2. Define a small function (or a lambda) that returns `Node.self()` and pass it to rpc.call.
-  3. Failures raise `BadRpc`; catch that one only.
-  4. `rpc.multicall("pydist", "Node.self", [])` calls this node and every connected one.
-
-Check your work: python -m pydist check 03
+Check your work: python3 course.py check 03   (stuck on task 2? add --hint 2)
 """
 
 from pydist import BadRpc, Node, rpc

@@ -6,15 +6,7 @@ Tasks
   3. start_stock(name): spawn handle_stock with an empty stock and register it as `name`.
   4. stock_of(dest, timeout): ask a stock process for its stock and return the answer.
 
-Hints
-  1. `while True:` and `match receive():` with the cases "inc" and ("get", sender);
-     `send(sender, count)` answers.
-  2. New products go in front: `stock = [product] + stock`, as `[product] ++ stock` in Elixir.
-  3. `spawn(fun, *args)` and `Process.register(pid, name)`; return the pid.
-  4. `send(dest, ("status", self()))`, then `receive(timeout=timeout)`; `dest` may be a local
-     name or a ("name", "node@host") pair: `send` takes both.
-
-Check your work: python -m pydist check 04
+Check your work: python3 course.py check 04   (stuck on task 2? add --hint 2)
 """
 
 from pydist import Process, receive, self, send, spawn

@@ -7,16 +7,7 @@ Tasks
   3. ask_status(dest, timeout): ask for the stock; return the list inside ("show", stock).
   4. node_number(pid): the first number of a pid, 0 for a local one.
 
-Hints
-  1. `pid_to_list(pid)` gives "<0.112.0>"; the texts are "... added a new item on stock" and
-     "... checked the stock".
-  2. Messages are ("add", sender, product) and ("status", sender); print(repr(log_line(...)))
-     logs like the article's IO.inspect.
-  3. Other messages may be waiting in your mailbox: `receive(match=...)` takes the first
-     ("show", ...) and leaves the rest.
-  4. "<19214.112.0>" -> 19214: split pid_to_list(pid) on ".".
-
-Check your work: python -m pydist check 05
+Check your work: python3 course.py check 05   (stuck on task 2? add --hint 2)
 """
 
 from pydist import pid_to_list, receive, self, send

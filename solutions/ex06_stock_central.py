@@ -8,14 +8,7 @@ Tasks
   2. show_msg(timeout): the article's Pos.show_msg.
   3. ask_store(store, product, timeout): what a customer does, end to end.
 
-Hints
-  1. On ("ask", sender, product): send ("status", self()) to ("server", stock_address), wait
-     for the stock, then send sender ("print", product) if it is in the stock, else
-     ("print", f"There is no Product {product}"). Then serve the next customer.
-  2. `receive(timeout=..., match=...)` for a ("print", msg); return msg.
-  3. Send ("ask", self(), product) to ("pos", store), then show_msg.
-
-Check your work: python -m pydist check 06
+Check your work: python3 course.py check 06   (stuck on task 2? add --hint 2)
 """
 
 from pydist import receive, self, send

@@ -5,15 +5,7 @@ Tasks
   2. file_server(directory): serve the files of `directory` to whoever asks.
   3. fetch(owner, name, dest, timeout): copy file `name` from the "files" server on `owner`.
 
-Hints
-  1. Slices: data[i:i + size] for i in range(0, len(data), size).
-  2. On ("get", sender, name): if directory/name does not exist, send ("missing", name);
-     else send ("size", n), then ("chunk", piece) for every piece, then ("eof",).
-  3. Send ("get", self(), name) to ("files", owner); on ("missing", name) raise
-     FileNotFoundError; else write every chunk to `dest` until ("eof",). Every receive
-     gets the timeout. Return the number of bytes written.
-
-Check your work: python -m pydist check 07
+Check your work: python3 course.py check 07   (stuck on task 2? add --hint 2)
 """
 
 from pathlib import Path

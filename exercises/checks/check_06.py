@@ -39,6 +39,12 @@ def task2(ex):
     expect(ex.show_msg(1), "hello", "show_msg() with 'noise' and ('print', 'hello') waiting")
     from pydist import receive
     expect(receive(timeout=1), "noise", "show_msg(), then looked for the 'noise' it should leave")
+    try:                                     # no answer: it must give up, not wait for ever
+        ex.show_msg(0.3)
+    except TimeoutError:
+        return
+    raise AssertionError("called show_msg(0.3) with no ('print', ...) coming, expected "
+                         "TimeoutError after 0.3 s, got an answer")
 
 
 def task3(ex):
