@@ -17,7 +17,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+# PYDIST_VENV names another environment, e.g. one per Python version in CI.
+VENV = ROOT / os.environ.get("PYDIST_VENV", ".venv")
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 FIRST_NOTEBOOK = "notebooks/01_naming_nodes.ipynb"
 EXTRAS = {"lab": "test,lab", "test": "test", "check": "test", "bench": "test,bench"}
