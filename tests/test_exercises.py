@@ -108,7 +108,8 @@ MISTAKES = [   # (exercise, a line of the solution, the learner's version, what 
      "raised NameError: name 'undefined_name' is not defined (at line"),
     ("04", "def counter() -> None:", "import time\ntime.sleep(60)\n\ndef counter() -> None:",
      "did not finish within 2 s: code at the top level of your file blocks, at line"),
-    ("04", "def counter() -> None:", "def counter() -> None\n", "ex04_processes.py, line 15: expected ':' (a syntax error"),
+    ("04", "def counter() -> None:", "def counter() -> None\n",
+     "ex04_processes.py, line 15: expected ':' (a syntax error"),
 ]
 
 

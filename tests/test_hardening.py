@@ -278,6 +278,7 @@ def test_an_impostor_node_gives_pang_false_badrpc_and_a_silent_send(node, behavi
 STARTERS = 320
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_many_first_starts_at_once_all_get_the_same_cookie(tmp_path, monkeypatch):
     from pydist._node import _cookie
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -322,7 +323,8 @@ def test_a_cookie_file_others_can_read_is_refused_with_the_fix(tmp_path, monkeyp
 # ---------------------------------------------------------------- forks
 
 FORKING_STARTER = """
-import os, sys, time
+import os, sys, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)    # 3.12+: fork with threads running
 from pydist import Node, peer
 Node.start(sys.argv[1])
 p = peer.start(sys.argv[1] + "kid")
