@@ -281,8 +281,9 @@ def register(address: str, name: str, port: int, timeout: float = 2.0) -> socket
     if not reply:                        # a mapper on its way out: start another
         raise _NoAnswer(f"the port mapper at {address}:{epmd_port()} closed without answering")
     if reply == "TAKEN":
-        raise PydistError(f"the name {name!r} is already taken on this host: pick another, "
-                          f"or stop that node (`python -m pydist names` lists them)")
+        raise PydistError(f"the name {name!r} is already taken on this host: stop that node "
+                          f"(another notebook's? Kernel → Shut Down Kernel there) or pick "
+                          f"another name; `python -m pydist names` lists the running nodes")
     raise PydistError(f"the port mapper refused to register {name!r}: {reply or 'no answer'}")
 
 

@@ -75,9 +75,11 @@ def test_every_notebook_links_to_files_that_exist():
                         assert (path.parent / link).exists(), f"{path.name}: broken link {link}"
 
 
-def test_every_notebook_is_stored_with_outputs_and_stops_its_nodes_last():
+def test_every_notebook_is_stored_with_outputs_stops_its_nodes_and_ends_with_your_turn():
     for path, cells in _notebooks():
         code = [c for c in cells if c["cell_type"] == "code"]
         assert all(c["execution_count"] for c in code), f"{path.name} has cells never run"
-        assert "Node.stop()" in "".join(code[-1]["source"]), f"{path.name}: last cell"
+        assert "Node.stop()" in "".join(code[-2]["source"]), f"{path.name}: clean-up cell"
+        assert f"pydist check {path.name[:2]}" in "".join(code[-1]["source"]), \
+            f"{path.name}: the last cell checks the notebook's exercise"
         assert "exercises/ex" in "".join(cells[-1]["source"]), f"{path.name}: exercise link"
