@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         port = _epmd.epmd_port() if args.port is None else args.port
         if args.daemon:
             _epmd._daemon_main(args.address, port, args.idle or _epmd.IDLE_EXIT)
-        print(f"pydist port mapper on {args.address}:{port} (Ctrl-C stops it)", flush=True)
         try:
-            _epmd.serve(args.address, port)
+            _epmd.serve(args.address, port, listening=lambda: print(
+                f"pydist port mapper on {args.address}:{port} (Ctrl-C stops it)", flush=True))
         except KeyboardInterrupt:
             pass
         except OSError as exc:

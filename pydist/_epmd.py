@@ -176,12 +176,15 @@ def _read_line(conn: socket.socket, deadline: float) -> str:
 
 
 def serve(address: str = "127.0.0.1", port: int | None = None,
-          idle_exit: float | None = None) -> None:
-    """Run a mapper in this process until it is idle for ``idle_exit`` s (or forever)."""
+          idle_exit: float | None = None, listening=None) -> None:
+    """Run a mapper in this process until it is idle for ``idle_exit`` s (or forever);
+    ``listening()`` is called once it accepts connections."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((address, epmd_port() if port is None else port))
     sock.listen(64)
+    if listening is not None:
+        listening()
     _Mapper(sock, idle_exit).serve_forever()
 
 
