@@ -78,3 +78,33 @@ def test_a_notebook_run_twice_from_the_top_works(kernel):
             assert status == "ok", f"{cell!r} failed the second time: {error} {out}"
         assert "42" in out
     _run(kc, "Node.stop()")
+
+
+def _code_cells(path) -> list[str]:
+    import json
+    cells = json.loads(path.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells
+            if c["cell_type"] == "code" and "pydist check" not in "".join(c["source"])]
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb")))
+def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
+    """Run, then run again from the top in the same kernel, as a learner does: first
+    to the end, then (the harder case) again with the first run's nodes still up to
+    just before the clean-up."""
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT / "notebooks"),
+                    env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        cells = _code_cells(ROOT / "notebooks" / notebook)
+        for run, upto in (("first", len(cells) - 1), ("second", len(cells))):
+            for i, cell in enumerate(cells[:upto]):
+                status, out, error = _run(kc, cell, timeout=60)
+                assert status == "ok", \
+                    f"{notebook}, {run} run, cell {i + 1}: {error}\n{cell}\n{out}"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
