@@ -27,7 +27,7 @@ class Proc:
     """One process: its pid, its mailbox, and how it sleeps and is woken."""
 
     __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
-                 "group_leader", "replies", "woken", "spawned", "__weakref__")
+                 "group_leader", "replies", "woken", "spawned")
 
     def __init__(self, pid, group_leader, spawned: bool):
         self.pid = pid

@@ -138,8 +138,7 @@ class Stream:
         with self._sending:
             with self._lock:
                 self._tls.write(data)
-                out = self._out.read()
-            self.sock.sendall(out)
+            self._send_out()
 
     def recv_into(self, view: memoryview) -> int:
         """Like ``socket.recv_into``: 0 at the end of the stream."""
@@ -155,11 +154,9 @@ class Stream:
                 return 0
             except ssl.SSLError as exc:
                 raise ConnectionError(f"TLS: {exc}") from None
-        if self._out.pending and self._sending.acquire(False):   # e.g. a key update
-            try:
-                with self._lock:
-                    out = self._out.read()
-                self.sock.sendall(out)
+        if self._out.pending and self._sending.acquire(False):   # e.g. a key update; if
+            try:                                   # a writer is busy, it sends it along
+                self._send_out()
             finally:
                 self._sending.release()
         return n
@@ -175,7 +172,11 @@ class Stream:
 
     def _flush(self) -> None:
         with self._sending:
-            with self._lock:
-                out = self._out.read()
-            if out:
-                self.sock.sendall(out)
+            self._send_out()
+
+    def _send_out(self) -> None:
+        """Send what the TLS layer has made, in order; the caller holds ``_sending``."""
+        with self._lock:
+            out = self._out.read()
+        if out:
+            self.sock.sendall(out)

@@ -5,6 +5,7 @@ across two hosts is in test_hosts.py."""
 import os
 import socket
 import threading
+import time
 
 import pytest
 from conftest import python, unique
@@ -45,6 +46,18 @@ def test_nodes_with_the_folder_talk_encrypted(certs):
             for t in threads:
                 t.join(30)
             assert results == [[2 * i for i in range(200)]] * 4, "concurrent calls over TLS"
+    finally:
+        Node.stop()
+
+
+def test_an_idle_encrypted_connection_outlives_its_heartbeat(certs):
+    # Ticks go through the writer thread when the connection is encrypted.
+    Node.start(unique("tlsidle"), tls=str(certs), heartbeat=1.0)
+    try:
+        with peer.start(unique("tlsidleb")) as b:
+            time.sleep(2.5)                         # 2.5 heartbeats with nothing to say
+            assert b.node in Node.list(), "an idle TLS connection was dropped as silent"
+            assert rpc.call(b.node, "operator", "add", [1, 2]) == 3
     finally:
         Node.stop()
 
