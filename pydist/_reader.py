@@ -12,17 +12,17 @@ and puts each message in its process's mailbox; it runs no user code. So here:
     caller ◀─ reader thread of "b" ◀─ socket ◀─ Channel.send ◀─ the pool thread's reply
 
 - Each connection has exactly one reader, for its whole life: a thread that blocks
-  in ``recv``, decodes each frame and hands each item to whom it is for. A receive
-  that hears nothing, not even a heartbeat tick, for ``heartbeat`` seconds ends the
-  connection: the other node is frozen or cut off. It never
+  in ``recv``, decodes each frame and hands each item to whom it is for. It never
   runs an rpc call, never waits for a process and never blocks on a write (what it
   answers itself, a ping, goes through ``Channel.send_later``). So no conversation
   can hold up another, and every frame, heartbeats included, is read as it comes.
+- A receive that hears nothing, not even a heartbeat tick, for ``heartbeat`` seconds
+  ends the connection: the other node is frozen or cut off.
 - Calls (``rpc.call``/``cast``, ``Node.spawn``, the end-of-cell SYNC) run on the
   node's call pool; each sends its own reply.
 - A process waiting for a message or a reply sleeps on its own lock
-  (``_mailbox.Proc.sleep``) and the reader wakes it: one thread hand-off per
-  message, and nothing else ever waits for it.
+  (``_mailbox.Proc.sleep``) and the reader wakes it, once for all the messages it
+  has read for that process; nothing else ever waits for it.
 """
 
 from __future__ import annotations
