@@ -18,12 +18,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", metavar="FOLDER", help="encrypt every connection with the "
                    "certificates in FOLDER (made by `python -m pydist tls FOLDER`)")
     sub = p.add_subparsers(dest="command")
-    e = sub.add_parser("epmd", help="run the port mapper in the foreground")
+    e = sub.add_parser("epmd", help="run the port mapper (Erlang's epmd protocol: BEAM "
+                       "nodes register with it too) in the foreground")
     e.add_argument("--address", default="127.0.0.1")
-    e.add_argument("--port", type=int, default=None)
+    e.add_argument("--port", type=int, default=None, help="default: PYDIST_EPMD_PORT, "
+                   "else ERL_EPMD_PORT, else 4369 (epmd's)")
     e.add_argument("--daemon", action="store_true", help=argparse.SUPPRESS)
     e.add_argument("--idle", type=float, default=None, help=argparse.SUPPRESS)
-    n = sub.add_parser("names", help="list the nodes registered on this host (epmd -names)")
+    n = sub.add_parser("names", help="list the nodes registered on this host, pydist's "
+                       "and Erlang's (epmd -names)")
     n.add_argument("--address", default="127.0.0.1")
     t = sub.add_parser("tls", help="make a workshop's TLS folder: an authority and a "
                        "node certificate (copy it to every machine)")
@@ -58,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         except OSError as exc:
-            print(f"cannot listen on {args.address}:{port}: {exc} (is a mapper already "
-                  f"running? `python -m pydist names` asks it)", file=sys.stderr)
+            print(f"cannot listen on {args.address}:{port}: {exc} (is a port mapper, "
+                  f"pydist's or Erlang's epmd, already running? `python -m pydist names` "
+                  f"asks it; PYDIST_EPMD_PORT picks another port)", file=sys.stderr)
             return 1
         return 0
     if args.command == "tls":

@@ -65,9 +65,10 @@ class Connecting:
         result is a connected peer or None."""
         try:
             address = target.address()
-            port = _epmd.lookup(address, target.name, timeout=timeout)
-            if port is None:
+            entry = _epmd.lookup(address, target.name, timeout=timeout)
+            if entry is None:
                 return None
+            port = entry.port             # entry.pydist: which handshake the node speaks
             conn = wire.open_connection((address, port), timeout, self.tls[1])
         except (OSError, ValueError):
             return None

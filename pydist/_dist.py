@@ -74,6 +74,10 @@ class Dist(Connecting, Reading):
         except BaseException:
             self.listener.close()
             raise
+        # This incarnation's creation, as Erlang's pids and references carry it. Kept
+        # when the node registers again with a restarted mapper (which hands out a new
+        # one): the pids already given out must stay this node's.
+        self.creation = self.registration.creation
         _thread(self._accept_loop, "accept")
         _thread(self._heartbeat_loop, "heartbeat")
         _thread(self._keep_registered, "registration")
@@ -84,7 +88,7 @@ class Dist(Connecting, Reading):
             child.stop()
         _shutdown_socket(self.listener._listener._socket)   # wakes accept()
         self.listener.close()
-        _shutdown_socket(self.registration)           # wakes _keep_registered
+        _shutdown_socket(self.registration.sock)      # wakes _keep_registered
         self.registration.close()
         for peer in list(self.peers.values()):
             peer.channel.shutdown()                   # each reader reports nodedown
@@ -118,7 +122,7 @@ class Dist(Connecting, Reading):
         address, port = self.node.address(), self.listener.address[1]
         while True:
             try:
-                while self.registration.recv(64):    # it never sends: wait for its end
+                while self.registration.sock.recv(64):   # it never sends: wait for its end
                     pass
             except OSError:
                 pass

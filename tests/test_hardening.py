@@ -56,9 +56,11 @@ def test_a_client_dripping_its_greeting_is_cut_off_at_the_setup_deadline(node, m
     assert took < 2.5, f"a dripping client kept the connection {took:.1f} s (limit 1 s)"
 
 
-def test_a_client_dripping_its_request_line_to_the_mapper_is_cut_off(node):
+def test_a_client_dripping_its_request_to_the_mapper_is_cut_off(node):
     with socket.create_connection(("127.0.0.1", EPMD_PORT)) as sock:
-        took = _closed_within(sock, 8, drip=b"NAMES" + b" " * 100)
+        # A valid length prefix, then an ALIVE2_REQ one byte at a time.
+        sock.send(struct.pack(">H", 200))
+        took = _closed_within(sock, 8, drip=b"\x78" + b"\x00" * 199)
     assert took < _epmd.REQUEST_TIMEOUT + 1.5, f"the mapper waited {took:.1f} s"
 
 
@@ -136,7 +138,7 @@ def test_after_the_mapper_is_killed_nodes_register_again_and_keep_their_names(no
     port = None
     while port is None and time.monotonic() < deadline:
         try:
-            port = _epmd.lookup("127.0.0.1", name)
+            port = (_epmd.lookup("127.0.0.1", name) or (None,))[0]
         except OSError:
             pass
         time.sleep(0.05)
@@ -176,7 +178,9 @@ def test_a_mapper_out_of_descriptors_keeps_its_nodes_and_does_not_spin(monkeypat
         for i in range(60):                      # more than its 40 descriptors
             try:
                 s = socket.create_connection(("127.0.0.1", port), timeout=1)
-                s.sendall(b"REG flood%d %d\n" % (i, 1000 + i))
+                name = b"flood%d" % i
+                s.sendall(struct.pack(">HBHBBHHH", 13 + len(name), 120, 1000 + i, 77, 0, 6, 6,
+                                      len(name)) + name + b"\x00\x00")
                 held.append(s)
             except OSError:
                 break
@@ -191,12 +195,12 @@ def test_a_mapper_out_of_descriptors_keeps_its_nodes_and_does_not_spin(monkeypat
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
-                if _epmd.lookup("127.0.0.1", "keeper") == 4242:
+                if _epmd.lookup("127.0.0.1", "keeper").port == 4242:
                     break
             except OSError:
                 pass
             time.sleep(0.1)
-        assert _epmd.lookup("127.0.0.1", "keeper") == 4242, "the mapper lost its node"
+        assert _epmd.lookup("127.0.0.1", "keeper").port == 4242, "the mapper lost its node"
         keeper.close()
     finally:
         for s in held:
@@ -206,17 +210,22 @@ def test_a_mapper_out_of_descriptors_keeps_its_nodes_and_does_not_spin(monkeypat
         mapper.stderr.close()
 
 
-def test_an_impossible_port_from_a_mapper_is_no_port(monkeypatch):
+@pytest.mark.parametrize("answer", [
+    b"PORT 1000000000000000000000000000000\n",                    # text, not a PORT2_RESP
+    b"\x77\x00\x00\x00M\x00\x00\x06\x00\x06\x00\x01x\x00\x00",      # port 0
+    b"\x77\x00\x10\x00M\x00\x00\x06\x00\x06\x00\x09x",              # cut short
+    b"\x77\x00\x10\x00M\x00\x00\x06\x00\x06\x00\x01x\x00\x09ab"])   # Extra cut short
+def test_an_impossible_answer_from_a_mapper_is_no_port(monkeypatch, answer):
     with socket.socket() as fake:
         fake.bind(("127.0.0.1", 0))
         fake.listen(1)
 
-        def answer():
+        def reply():
             conn, _ = fake.accept()
             with conn:
                 conn.recv(100)
-                conn.sendall(b"PORT 1000000000000000000000000000000\n")
-        threading.Thread(target=answer, daemon=True).start()
+                conn.sendall(answer)
+        threading.Thread(target=reply, daemon=True).start()
         monkeypatch.setenv("PYDIST_EPMD_PORT", str(fake.getsockname()[1]))
         assert _epmd.lookup("127.0.0.1", "anyone") is None
 

@@ -195,7 +195,7 @@ def test_a_long_name_listens_on_the_address_it_names_and_so_does_its_mapper():
     try:
         assert _table.dist.listener.address[0] == "127.0.0.2"
         from pydist import _epmd
-        port = _epmd.lookup("127.0.0.2", name.split("@")[0])
+        port = _epmd.lookup("127.0.0.2", name.split("@")[0]).port
         assert port == _table.dist.listener.address[1]
         with pytest.raises(OSError):                   # not on the other loopback address
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -108,7 +108,7 @@ def test_a_closed_connection_reads_as_eof_every_time():
 
 
 def _node_port(node: str) -> int:
-    return _epmd.lookup("127.0.0.1", node.split("@")[0])
+    return _epmd.lookup("127.0.0.1", node.split("@")[0]).port
 
 
 @pytest.mark.parametrize("garbage", [
