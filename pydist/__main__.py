@@ -51,12 +51,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "epmd":
-        from . import _epmd
+        from . import _epmd, _epmd_server
         port = _epmd.epmd_port() if args.port is None else args.port
         if args.daemon:
-            _epmd._daemon_main(args.address, port, args.idle or _epmd.IDLE_EXIT)
+            _epmd_server._daemon_main(args.address, port, args.idle or _epmd.IDLE_EXIT)
         try:
-            _epmd.serve(args.address, port, listening=lambda: print(
+            _epmd_server.serve(args.address, port, listening=lambda: print(
                 f"pydist port mapper on {args.address}:{port} (Ctrl-C stops it)", flush=True))
         except KeyboardInterrupt:
             pass

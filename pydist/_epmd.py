@@ -28,7 +28,8 @@ a stranger sends is deserialized beyond these fixed fields:
     closed and one line is logged
 
 pydist nodes register with ``Extra = PYDIST_EXTRA``: that is how ``lookup`` tells a
-pydist node from a BEAM one.
+pydist node from a BEAM one. This module is the protocol and the client side (what a
+node asks); the mapper itself is ``_epmd_server``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,12 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from typing import NamedTuple
 
 from ._errors import PydistError
 
-__all__ = ["epmd_port", "serve", "ensure_registered", "register", "lookup", "names",
+__all__ = ["epmd_port", "ensure_registered", "register", "lookup", "names",
            "Entry", "Registration", "PYDIST_EXTRA"]
 
 DEFAULT_PORT = 4369           # Erlang's epmd port: one mapper for BEAM and pydist nodes
@@ -80,145 +80,20 @@ def epmd_port() -> int:
     return DEFAULT_PORT
 
 
-def _log(text: str) -> None:
-    print(f"pydist epmd: {text}", file=sys.stderr, flush=True)
+# ---------------------------------------------------------------- both sides
 
-
-# ---------------------------------------------------------------- the server
-
-class _Mapper:
-    def __init__(self, sock: socket.socket, idle_exit: float | None):
-        self.sock = sock
-        self.idle_exit = idle_exit
-        self.lock = threading.Lock()
-        self.nodes: dict[str, tuple[int, bytes]] = {}   # name -> (port, its ALIVE2 fields)
-        self.creations: dict[str, int] = {}             # name -> its last creation
-        self.last_seen = time.monotonic()
-        self.closing = False
-        self.own = {"127.0.0.1", "::1", sock.getsockname()[0]}   # who may register
-
-    def serve_forever(self) -> None:
-        self._arm()                       # a mapper nobody registers with ends too
-        while not self.closing:
-            try:
-                conn, peer = self.sock.accept()
-            except OSError as exc:        # shut down by _exit_if_idle, or out of descriptors
-                if not self.closing:
-                    _log(f"cannot accept a connection ({exc.strerror}); retrying shortly")
-                    time.sleep(0.1)       # never spin, never exit while nodes are registered
-                continue
-            threading.Thread(target=self._handle, args=(conn, peer), daemon=True,
-                             name="pydist-epmd-conn").start()
-        self.sock.close()
-
-    # No timer loop: the mapper sleeps in accept. When its last node goes, a one-shot
-    # timer checks IDLE_EXIT seconds later whether it is still alone, and if so
-    # shuts the listening socket, which ends accept.
-    def _arm(self) -> None:
-        if self.idle_exit is not None:
-            timer = threading.Timer(self.idle_exit, self._exit_if_idle)
-            timer.daemon = True
-            timer.start()
-
-    def _exit_if_idle(self) -> None:
-        with self.lock:
-            if self.nodes or time.monotonic() - self.last_seen < self.idle_exit * 0.99:
-                return                    # a node came (or left again: its own timer runs)
-            self.closing = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _handle(self, conn: socket.socket, peer) -> None:
-        with conn:
-            try:
-                request = _read_request(conn, time.monotonic() + REQUEST_TIMEOUT)
-                if request is None:       # connected and left: a node checking we run
-                    return
-                kind = request[0]
-                if kind == ALIVE2_REQ:
-                    if not (peer[0] in self.own or peer[0].startswith("127.")):
-                        raise ValueError("registrations come from this host only, as epmd's")
-                    self._register(conn, request)
-                elif kind == PORT_PLEASE2_REQ:
-                    with self.lock:
-                        found = self.nodes.get(request[1:].decode("utf-8", "replace"))
-                    # PORT2_RESP repeats the node's ALIVE2_REQ fields in their order.
-                    conn.sendall(bytes([PORT2_RESP, 1]) if found is None else
-                                 bytes([PORT2_RESP, 0]) + found[1])
-                elif kind == NAMES_REQ and len(request) == 1:
-                    with self.lock:
-                        rows = sorted((n, port) for n, (port, _) in self.nodes.items())
-                    conn.sendall(struct.pack(">I", self.sock.getsockname()[1]) + b"".join(
-                        b"name %s at port %d\n" % (n.encode(), p) for n, p in rows))
-                else:
-                    raise ValueError(f"{NOT_SERVED.get(kind, 'unknown request')} "
-                                     f"({kind}, {len(request)} bytes) is not served")
-            except (ValueError, OSError) as exc:
-                _log(f"refused a connection from {peer[0]}:{peer[1]}: {exc}")
-
-    def _register(self, conn: socket.socket, request: bytes) -> None:
-        name, port, highest = _alive2_fields(request)
-        with self.lock:
-            taken = name in self.nodes
-            if not taken:
-                self.nodes[name] = (port, request[1:])
-                creation = self._next_creation(name)
-        try:
-            if taken:
-                _log(f"the name {name!r} is already taken: registration refused")
-                conn.sendall(_alive_resp(highest, 1, 0))
-                return
-            if self.closing:              # about to exit: the node will start a new one
-                return
-            conn.sendall(_alive_resp(highest, 0, creation))
-            conn.settimeout(None)
-            while conn.recv(64):          # the node never sends more: wait for its end
-                pass
-        except OSError:
-            pass
-        finally:
-            if not taken:
-                with self.lock:
-                    self.nodes.pop(name, None)
-                    self.last_seen = time.monotonic()
-                    alone = not self.nodes
-                if alone:
-                    self._arm()
-
-    def _next_creation(self, name: str) -> int:
-        """As epmd: a new name starts from the clock, a name seen before takes its last
-        creation + 1, never 0-3 (the creations of old nodes): pids of a node's earlier
-        life then differ from those of its new one."""
-        last = self.creations.pop(name, None)
-        creation = (int(time.time()) if last is None else last + 1) & 0xFFFFFFFF
-        self.creations[name] = creation = max(creation, 4)
-        if len(self.creations) > MAX_REMEMBERED:
-            del self.creations[next(iter(self.creations))]   # the oldest
-        return creation
-
-
-def _alive_resp(highest: int, result: int, creation: int) -> bytes:
-    if highest >= 6:
-        return struct.pack(">BBI", ALIVE2_X_RESP, result, creation)
-    return struct.pack(">BBH", ALIVE2_RESP, result, creation % 3 + 1)   # a 2-bit creation
-
-
-def _alive2_fields(request: bytes) -> tuple[str, int, int]:
-    """Check an ALIVE2_REQ field by field; its name, port and highest version."""
-    if len(request) < 13:
-        raise ValueError("an ALIVE2_REQ too short to hold its fields")
-    port, _type, _protocol, highest, _lowest, nlen = struct.unpack_from(">HBBHHH", request, 1)
-    elen = struct.unpack_from(">H", request, 11 + nlen)[0] if len(request) >= 13 + nlen else 0
-    if len(request) != 13 + nlen + elen:
-        raise ValueError("an ALIVE2_REQ whose lengths do not add up")
-    if not 0 < nlen <= MAX_NAME or elen > MAX_NAME or port == 0:
-        raise ValueError("an ALIVE2_REQ with an empty or too long name, or port 0")
-    try:
-        return request[11:11 + nlen].decode("utf-8"), port, highest
-    except UnicodeDecodeError:
-        raise ValueError("an ALIVE2_REQ whose name is not UTF-8") from None
+def _node_fields(data: bytes) -> tuple[int, int, int, int, bytes, bytes] | None:
+    """(port, node type, highest, lowest, name, extra) from the fields ALIVE2_REQ and
+    PORT2_RESP share, ``PortNo:2 NodeType:1 Protocol:1 Highest:2 Lowest:2 Nlen:2 Name
+    Elen:2 Extra``; None unless their lengths add up exactly and each is in bounds."""
+    if len(data) < 12:
+        return None
+    port, node_type, _protocol, highest, lowest, nlen = struct.unpack_from(">HBBHHH", data)
+    elen = struct.unpack_from(">H", data, 10 + nlen)[0] if len(data) >= 12 + nlen else -1
+    if len(data) != 12 + nlen + elen or not 0 < nlen <= MAX_NAME or elen > MAX_NAME \
+            or port == 0:
+        return None
+    return port, node_type, highest, lowest, data[10:10 + nlen], data[12 + nlen:]
 
 
 def _read_exactly(conn: socket.socket, size: int, deadline: float) -> bytes:
@@ -228,69 +103,16 @@ def _read_exactly(conn: socket.socket, size: int, deadline: float) -> bytes:
     while len(data) < size:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise ValueError("too slow to send its request")
+            raise ValueError("too slow: the message was not complete in time")
         conn.settimeout(left)
         try:
             chunk = conn.recv(size - len(data))
         except socket.timeout:
-            raise ValueError("too slow to send its request") from None
+            raise ValueError("too slow: the message was not complete in time") from None
         if not chunk:
             break
         data += chunk
     return data
-
-
-def _read_request(conn: socket.socket, deadline: float) -> bytes | None:
-    """One framed request, or None if the client left without a word."""
-    head = _read_exactly(conn, 2, deadline)
-    if not head:
-        return None
-    if len(head) < 2:
-        raise ValueError("connection closed before a full request")
-    (length,) = struct.unpack(">H", head)
-    if not 0 < length <= MAX_REQUEST:
-        raise ValueError(f"a request of {length} bytes (they are 1 to {MAX_REQUEST})")
-    request = _read_exactly(conn, length, deadline)
-    if len(request) < length:
-        raise ValueError("connection closed before a full request")
-    return request
-
-
-def serve(address: str = "127.0.0.1", port: int | None = None,
-          idle_exit: float | None = None, listening=None) -> None:
-    """Run a mapper in this process until it is idle for ``idle_exit`` s (or forever);
-    ``listening()`` is called once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((address, epmd_port() if port is None else port))
-    sock.listen(64)
-    if listening is not None:
-        listening()
-    _Mapper(sock, idle_exit).serve_forever()
-
-
-def _more_descriptors() -> None:
-    """Each registration holds a descriptor: raise the soft limit to the hard one."""
-    try:
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
-def _daemon_main(address: str, port: int, idle_exit: float) -> None:
-    """Detach (double fork), then serve; the starter only waits for the first child."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    _more_descriptors()
-    try:
-        serve(address, port, idle_exit)
-    except OSError:
-        pass                             # another node started one first: fine
-    os._exit(0)
 
 
 # ---------------------------------------------------------------- the client
@@ -320,6 +142,10 @@ class _NoAnswer(PydistError):
     pass
 
 
+class _NoMapper(_NoAnswer):       # nothing listens there: start one
+    pass
+
+
 def _frame(request: bytes) -> bytes:
     return struct.pack(">H", len(request)) + request
 
@@ -343,14 +169,8 @@ def _ask(address: str, request: bytes, timeout: float) -> bytes:
                 raise ValueError("not a port mapper's answer (too long)")
 
 
-def ensure_running(address: str, timeout: float = START_TIMEOUT) -> None:
-    """Start a daemon mapper on ``address`` unless one (pydist's or Erlang's epmd)
-    already answers there."""
-    try:
-        socket.create_connection((address, epmd_port()), timeout=1.0).close()
-        return
-    except OSError:
-        pass
+def _start_mapper(address: str, timeout: float = START_TIMEOUT) -> None:
+    """Start a daemon mapper on ``address`` and wait until it accepts connections."""
     idle = os.environ.get("PYDIST_EPMD_IDLE", str(IDLE_EXIT))
     starter = subprocess.Popen(
         [sys.executable, "-m", "pydist", "epmd", "--daemon", "--address", address,
@@ -376,6 +196,8 @@ def register(address: str, name: str, port: int, timeout: float = 2.0) -> Regist
         struct.pack(">H", len(PYDIST_EXTRA)) + PYDIST_EXTRA
     try:
         sock = socket.create_connection((address, epmd_port()), timeout=timeout)
+    except ConnectionRefusedError:
+        raise _NoMapper(f"no port mapper runs at {where}") from None
     except OSError as exc:
         raise _NoAnswer(f"no port mapper answers at {where} ({exc})") from None
     try:
@@ -406,33 +228,30 @@ def register(address: str, name: str, port: int, timeout: float = 2.0) -> Regist
 
 
 def ensure_registered(address: str, name: str, port: int) -> Registration:
-    """Start the mapper if needed and register; retried, because a mapper that has
-    just decided to exit (idle) may still accept a connection and then drop it."""
+    """Register, first starting a daemon mapper if none runs (as ``erl`` starts epmd);
+    retried, because a mapper that has just decided to exit (idle) may still accept
+    a connection and then drop it."""
     for attempt in range(3):
-        ensure_running(address)
         try:
             return register(address, name, port)
+        except _NoMapper:
+            _start_mapper(address)
         except _NoAnswer:
             if attempt == 2:
                 raise
             time.sleep(0.1)
-    raise AssertionError("unreachable")
+    return register(address, name, port)
 
 
 def lookup(address: str, name: str, timeout: float = 2.0) -> Entry | None:
     """What the mapper of that host knows of ``name`` (PORT_PLEASE2_REQ), or ``None``;
     ``OSError`` if no mapper runs there."""
     reply = _ask(address, bytes([PORT_PLEASE2_REQ]) + name.encode(), timeout)
-    # 119 0 PortNo:2 NodeType:1 Protocol:1 Highest:2 Lowest:2 Nlen:2 Name Elen:2 Extra
-    if len(reply) < 14 or reply[0] != PORT2_RESP or reply[1] != 0:
+    # 119 0, then the fields of the node's ALIVE2_REQ; 119 1 if the name is unknown.
+    fields = _node_fields(reply[2:]) if reply[:2] == bytes([PORT2_RESP, 0]) else None
+    if fields is None:
         return None                       # unknown, or an answer that is no PORT2_RESP
-    port, node_type, _protocol, highest, lowest, nlen = struct.unpack_from(">HBBHHH", reply, 2)
-    if len(reply) < 14 + nlen or port == 0:
-        return None
-    (elen,) = struct.unpack_from(">H", reply, 12 + nlen)
-    extra = reply[14 + nlen:14 + nlen + elen]
-    if len(extra) != elen:
-        return None
+    port, node_type, highest, lowest, _, extra = fields
     return Entry(port, extra == PYDIST_EXTRA, node_type, highest, lowest, extra)
 
 
