@@ -99,7 +99,8 @@ def _code_cells(path, answered: bool = False) -> list[str]:
         if answered and c.get("id") in answers:
             answer = answers[c["id"]]
             name = answer.split(" = ")[0]
-            source = re.sub(rf"^{name} = \.\.\.$", lambda _: answer, source, flags=re.M)
+            source = re.sub(rf"^{name} = \.\.\.$", answer.replace("\\", r"\\"), source,
+                            flags=re.M)
         code.append(source)
     return code
 
