@@ -17,8 +17,9 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-# PYDIST_VENV names another environment, e.g. one per Python version in CI.
-VENV = ROOT / os.environ.get("PYDIST_VENV", ".venv")
+# PYDIST_VENV names another environment, e.g. one per Python version in CI: a path
+# relative to this folder, or an absolute one (e.g. a clone reusing a course's .venv).
+VENV = ROOT / Path(os.environ.get("PYDIST_VENV", ".venv")).expanduser()
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 FIRST_NOTEBOOK = "notebooks/01_naming_nodes.ipynb"
 EXTRAS = {"lab": "test,lab", "test": "test", "check": "test", "bench": "test,bench"}
@@ -43,6 +44,21 @@ def ensure(extras: str) -> None:
     stamp.touch()
 
 
+def lab_command(rest: list[str], env: dict) -> tuple[list[str], dict]:
+    """The command that opens the course in JupyterLab, and its environment.
+
+    The whole course is served (so a notebook's link to exercises/ opens), the first
+    notebook is opened, and a terminal in JupyterLab finds .venv's python."""
+    opens = [] if any(not a.startswith("-") for a in rest) else [FIRST_NOTEBOOK]
+    args = [str(PYTHON), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *rest, *opens]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:    # a container, often
+        args.append("--allow-root")
+    env = dict(env)
+    env["PATH"] = os.pathsep.join([str(PYTHON.parent), env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = str(VENV)
+    return args, env
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 10):
         print(f"pydist needs Python 3.10 or newer; this is {sys.version.split()[0]}",
@@ -55,15 +71,7 @@ def main(argv: list[str]) -> int:
     ensure(EXTRAS[command])
     env = dict(os.environ)
     if command == "lab":
-        # The whole course is served (so a notebook's link to exercises/ opens), the
-        # first notebook is opened, and a terminal in JupyterLab finds .venv's python.
-        opens = [] if any(not a.startswith("-") for a in rest) else [FIRST_NOTEBOOK]
-        args = [str(PYTHON), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *rest,
-                *opens]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:    # a container, often
-            args.append("--allow-root")
-        env["PATH"] = os.pathsep.join([str(PYTHON.parent), env.get("PATH", "")])
-        env["VIRTUAL_ENV"] = str(VENV)
+        args, env = lab_command(rest, env)
     elif command == "check":
         args = [str(PYTHON), "-m", "pydist", "check", *rest]
     elif command == "test":

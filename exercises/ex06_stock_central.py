@@ -15,7 +15,11 @@ from pydist import receive, self, send
 
 
 def pos_ask(stock_address: str) -> None:
-    """Task 1. Serve ("ask", sender, product) messages forever."""
+    """Task 1. Serve ("ask", sender, product) messages forever.
+
+    While it waits for the stock, another customer's question may arrive first:
+    take only the stock (a list), and leave the question for the next round.
+    """
     raise NotImplementedError("Task 1: not done yet (read its docstring; the checker gives hints)")
 
 

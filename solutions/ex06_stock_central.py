@@ -15,13 +15,17 @@ from pydist import receive, self, send
 
 
 def pos_ask(stock_address: str) -> None:
-    """Task 1. Serve ("ask", sender, product) messages forever."""
+    """Task 1. Serve ("ask", sender, product) messages forever.
+
+    While it waits for the stock, another customer's question may arrive first:
+    take only the stock (a list), and leave the question for the next round.
+    """
     # BEGIN SOLUTION 1
     while True:
         match receive():
             case ("ask", sender, product):
                 send(("server", stock_address), ("status", self()))
-                products = receive(timeout=5)
+                products = receive(timeout=5, match=lambda m: isinstance(m, list))
                 if product in products:
                     send(sender, ("print", product))
                 else:

@@ -1,8 +1,10 @@
 """The learner's loop in a real Jupyter kernel, driven with jupyter_client: the stop
 button interrupts the cell that waits, never the cluster; cells run again work."""
 
+import json
 import os
 import queue
+import re
 import time
 
 import pytest
@@ -80,11 +82,27 @@ def test_a_notebook_run_twice_from_the_top_works(kernel):
     _run(kc, "Node.stop()")
 
 
-def _code_cells(path) -> list[str]:
-    import json
+def _code_cells(path, answered: bool = False) -> list[str]:
+    """The notebook's code cells but its last (the exercise check); with `answered`, each
+    "Try it" cell has its `...` replaced by the answer its "Show an answer" block gives."""
     cells = json.loads(path.read_text())["cells"]
-    return ["".join(c["source"]) for c in cells
-            if c["cell_type"] == "code" and "pydist check" not in "".join(c["source"])]
+    answers = {}
+    for c in cells:
+        if c["cell_type"] == "markdown" and c.get("id", "").endswith("-try"):
+            answer = re.search(r"```python\n(.*?)\n```", "".join(c["source"]), re.S)[1]
+            answers[c["id"] + "-it"] = answer
+    code = []
+    for c in cells:
+        source = "".join(c["source"])
+        if c["cell_type"] != "code" or "pydist check" in source:
+            continue
+        if answered and c.get("id") in answers:
+            answer = answers[c["id"]]
+            name = answer.split(" = ")[0]
+            source = re.sub(rf"^{name} = \.\.\.$", answer.replace("\\", r"\\"), source,
+                            flags=re.M)
+        code.append(source)
+    return code
 
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb")))
@@ -99,12 +117,19 @@ def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
-        cells = _code_cells(ROOT / "notebooks" / notebook)
+        path = ROOT / "notebooks" / notebook
+        cells = _code_cells(path)
         for run, upto in (("first", len(cells) - 1), ("second", len(cells))):
+            if run == "second":                  # a learner who did the "Try it" cells
+                cells = _code_cells(path, answered=True)
             for i, cell in enumerate(cells[:upto]):
                 status, out, error = _run(kc, cell, timeout=60)
                 assert status == "ok", \
                     f"{notebook}, {run} run, cell {i + 1}: {error}\n{cell}\n{out}"
+                if "is ...:" in cell or "✓" in cell:          # a "Try it" check cell
+                    verdict = "✓" if run == "second" else "not yet"
+                    assert verdict in out, \
+                        f"{notebook}, {run} run, cell {i + 1}: the Try it check said\n{out}"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -1,5 +1,7 @@
 """Checks for exercise 06 · The stock central."""
-from pydist import peer, rpc, self, send
+import time
+
+from pydist import peer, receive, rpc, self, send, spawn
 from pydist._exercises import ask, expect, unique
 
 NODE = True
@@ -28,9 +30,64 @@ def task1(ex):
             called = f"send(('pos', {store.node!r}), ('ask', me, {product!r}))"
             got = ask(("pos", store.node), ("ask", self(), product), called=called, timeout=3)
             expect(got, ("print", answer), called)
+        _two_customers(ex, server.node, store.node)
     finally:
         store.stop()
         server.stop()
+
+
+def _is_print(m):
+    return isinstance(m, tuple) and len(m) == 2 and m[0] == "print"
+
+
+def _two_customers(ex, server, store):
+    """Two questions already wait in pos's mailbox when it starts: the second must not be
+    taken as the stock the first one's answer needs."""
+    rpc.call(store, _start_here, ["busy_pos", _opens_later, ex.pos_ask, server])
+    busy = ("busy_pos", store)
+    send(busy, ("ask", self(), NIKE))
+    _wait_queued(store, "busy_pos", 1)
+    spawn(_second_customer, busy, "puma", self())
+    _wait_queued(store, "busy_pos", 2)
+    called = (f"two customers at once: ('ask', me, {NIKE!r}) and another customer's "
+              f"('ask', them, 'puma') both waiting in pos's mailbox when it started")
+    got = ask(busy, "open", called=called, timeout=3, match=_is_print)
+    if got == ("print", f"There is no Product {NIKE}"):
+        raise AssertionError(
+            f"{called}: nike is in stock, but pos answered me {got!r}. While it waited for the "
+            f"stock, it took the other customer's question as the stock. Wait for the stock "
+            f"only: receive(timeout=..., match=...) that takes a list (Notebook 06, section "
+            f"“Two customers at once”)")
+    expect(got, ("print", NIKE), called)
+    other = receive(timeout=3, match=lambda m: isinstance(m, tuple) and m[0] == "customer 2")[1]
+    expect(other, ("print", "There is no Product puma"),
+           called + "; the other customer's answer (a question taken as the stock is lost)")
+
+
+def _opens_later(loop, *args):
+    from pydist import receive
+    receive(match=lambda m: m == "open")       # questions queue up until then
+    loop(*args)
+
+
+def _queued(name):
+    from pydist import Process
+    return Process.info(Process.whereis(name), "message_queue_len")[1]
+
+
+def _wait_queued(node, name, n, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while rpc.call(node, _queued, [name]) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _second_customer(pos, product, report_to):
+    send(pos, ("ask", self(), product))
+    try:
+        answer = receive(timeout=3, match=_is_print)
+    except TimeoutError:
+        answer = "nothing within 3 s"
+    send(report_to, ("customer 2", answer))
 
 
 def task2(ex):
@@ -65,7 +122,7 @@ def _reference_pos(stock_address):
     while True:
         _, sender, product = receive()
         send(("server", stock_address), ("status", self()))
-        products = receive(timeout=5)
+        products = receive(timeout=5, match=lambda m: isinstance(m, list))
         send(sender, ("print", product if product in products
                       else f"There is no Product {product}"))
 

@@ -1,0 +1,164 @@
+"""The course from the learner's side: the README's commands on a fresh clone with nothing
+activated, `python -m pydist` in JupyterLab's terminal, and the notebooks' exercise links
+opening in a running JupyterLab. Real processes and a real server, no mocks."""
+
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, _free_port
+
+pytest.importorskip("jupyterlab")
+
+
+def _course():
+    spec = importlib.util.spec_from_file_location("course", ROOT / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    return course
+
+
+VENV = Path(sys.prefix)           # the environment these tests run in: the course's .venv
+
+
+def _nothing_activated() -> dict:
+    """A shell's environment before anyone activates anything: no VIRTUAL_ENV, and no
+    environment's bin/ on PATH."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX")}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep)
+        if p and not Path(p, "activate").exists() and Path(p) != VENV / "bin")
+    return env
+
+
+# ------------------------------------------------------------------ a fresh clone
+
+
+@pytest.fixture
+def clone(tmp_path):
+    """A fresh clone of this course, as a learner gets it."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    dest = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(ROOT), str(dest)],
+                   check=True, timeout=60)
+    subprocess.run(["git", "-C", str(dest), "checkout", "-q", head], check=True, timeout=60)
+    # The environment was installed from this very pyproject.toml; only the copy's time is
+    # new, and course.py would take that for a change and install again.
+    os.utime(dest / "pyproject.toml", (0, 0))
+    return dest
+
+
+@pytest.mark.timeout(180)
+def test_readme_check_command_runs_in_a_fresh_clone_with_nothing_activated(clone):
+    env = _nothing_activated()
+    python3 = shutil.which("python3", path=env["PATH"])
+    if python3 is None:
+        pytest.skip("no python3 on PATH outside the course's environment")
+    env["PYDIST_VENV"] = str(VENV)                      # absolute: this course's .venv
+    r = subprocess.run([python3, "course.py", "check", "01"], cwd=clone, env=env,
+                       capture_output=True, text=True, timeout=150)
+    out = r.stdout + r.stderr
+    assert "installing" not in out, f"course.py installed again instead of reusing {VENV}:\n{out}"
+    assert "ModuleNotFoundError" not in out and "Traceback" not in out, \
+        f"`python3 course.py check 01` did not reach the checker:\n{out}"
+    assert "Exercise 01" in out and "✗ task 1" in out, \
+        f"expected the checker's per-task results for the untouched stub:\n{out}"
+    assert "Task 1: not done yet (read its docstring; the checker gives hints)" in out, \
+        f"the stub's task 1 should be reported as not done yet, in those words:\n{out}"
+    assert "--hint 1" in out, f"a failed task points to its hint:\n{out}"
+    assert r.returncode != 0, "a failing exercise makes the check command fail"
+
+
+def test_python_m_pydist_names_works_in_jupyterlabs_terminal(node):
+    """JupyterLab's terminal gets the environment `course.py lab` gives the server."""
+    _, env = _course().lab_command([], _nothing_activated())
+    python = shutil.which("python", path=env["PATH"])
+    assert python and Path(python).parent == Path(_course().PYTHON).parent, \
+        f"in the lab's terminal, `python` should be the course's ({_course().PYTHON}), " \
+        f"not {python}"
+    r = subprocess.run(["python", "-m", "pydist", "names"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and node.split("@")[0] in r.stdout, \
+        f"`python -m pydist names` should list this test's node {node}:\n{r.stdout}{r.stderr}"
+
+
+# ------------------------------------------------------------------ a running JupyterLab
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab started as `python3 course.py lab` starts it, on a free port with a token."""
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    args, env = _course().lab_command(
+        ["--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}"], env)
+    log = open(tmp_path / "lab.log", "w+")
+    server = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if _get(f"{base}/api/status?token={token}")[0] == 200:
+                    break
+            except OSError:
+                pass
+            log.seek(0)
+            assert server.poll() is None, f"jupyter lab exited:\n{log.read()}"
+            assert time.monotonic() < deadline, f"jupyter lab did not answer:\n{log.read()}"
+            time.sleep(0.3)
+        yield base, token
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.mark.timeout(150)
+def test_every_notebooks_exercise_link_opens_in_the_running_lab(lab):
+    base, token = lab
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        last = "".join(json.loads(notebook.read_text())["cells"][-1]["source"])
+        link = re.search(r"\]\(([^)]*exercises/ex[^)]+\.py)\)", last)
+        assert link, f"{notebook.name}: its last cell has no link to its exercise"
+        # JupyterLab resolves a markdown link relative to the notebook's folder
+        target = (notebook.parent / link[1]).resolve()
+        path = target.relative_to(ROOT).as_posix()
+        status, body = _get(f"{base}/files/{path}?token={token}")
+        assert status == 200 and body.decode() == target.read_text(), \
+            f"{notebook.name}: its link {link[1]} should open {path} in the lab, got HTTP {status}"
+        status, body = _get(f"{base}/api/contents/{path}?token={token}")
+        assert status == 200 and json.loads(body)["content"] == target.read_text(), \
+            f"{notebook.name}: JupyterLab cannot open {path} in its editor (HTTP {status})"
+        status, _ = _get(f"{base}/lab/tree/{path}?token={token}")
+        assert status == 200, f"{notebook.name}: /lab/tree/{path} answered HTTP {status}"
+    status, _ = _get(f"{base}/api/contents/{_course().FIRST_NOTEBOOK}?token={token}")
+    assert status == 200, "the notebook `course.py lab` opens first is not served"
