@@ -123,10 +123,7 @@ class Atom(str):
 class Opaque:
     """A term Python has no value for (a fun, a port, a bitstring, an improper list...),
     kept as its exact bytes (without the 131 version byte) and sent back as they are.
-
-        >>> Opaque("fun", b"p...")
-        #Opaque<fun>
-    """
+    ``repr`` shows what it is: ``#Opaque<fun>``."""
 
     __slots__ = ("kind", "data")
 
@@ -361,44 +358,53 @@ def _atom_name(inp: _Input, tag: int) -> str:
     return name
 
 
-def _read_atom(inp: _Input, tag: int):
-    name = _atom_name(inp, tag)
-    return _SPECIAL_ATOMS[name] if name in _SPECIAL_ATOMS else Atom(name)
-
-
-def _read_big(inp: _Input, tag: int) -> int:
-    size, negative = inp.unpack(_BIG_HEAD[tag])
-    n = int.from_bytes(inp.take(size), "little")
-    return -n if negative else n
-
-
-def _read_float(inp: _Input, tag: int) -> float:
+def _read_scalar(inp: _Input, tag: int):
+    """A term with no terms inside, the commonest first (as OTP's dec_term switches)."""
+    if tag in _ATOM_LEN:
+        name = _atom_name(inp, tag)
+        return _SPECIAL_ATOMS[name] if name in _SPECIAL_ATOMS else Atom(name)
+    if tag == SMALL_INTEGER_EXT:
+        return inp.unpack(_U8)[0]
+    if tag == INTEGER_EXT:
+        return inp.unpack(_I32)[0]
+    if tag == BINARY_EXT:
+        raw = inp.take(inp.unpack(_U32)[0])
+        try:
+            return str(raw, "utf-8")                 # an Elixir string
+        except UnicodeDecodeError:
+            return bytes(raw)
+    if tag == NIL_EXT:
+        return []
+    if tag == STRING_EXT:                            # a charlist: 'ab' is [97, 98]
+        return list(inp.take(inp.unpack(_U16)[0]))
+    if tag in (NEW_PID_EXT, PID_EXT):
+        return _read_pid(inp, tag)
+    if tag in (NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT):
+        return _read_ref(inp, tag)
+    if tag in _BIG_HEAD:
+        size, negative = inp.unpack(_BIG_HEAD[tag])
+        n = int.from_bytes(inp.take(size), "little")
+        return -n if negative else n
     if tag == NEW_FLOAT_EXT:
-        (x,) = inp.unpack(_F64)
-    else:
+        x = inp.unpack(_F64)[0]
+    elif tag == FLOAT_EXT:
         try:
             x = float(bytes(inp.take(31)).rstrip(b"\0").decode("ascii"))
-        except ValueError:                       # UnicodeDecodeError is one too
+        except ValueError:                           # UnicodeDecodeError is one too
             raise inp.bad("is not a number") from None
-    if not math.isfinite(x):                     # Erlang refuses them as well
+    elif tag in _PORT_TAIL:
+        _atom_name(inp, inp.unpack(_U8)[0])
+        inp.take(_PORT_TAIL[tag])
+        return Opaque("port", inp.whole())
+    else:                                            # BIT_BINARY_EXT
+        size, bits = inp.unpack(_BITS_HEAD)
+        if bits > 8:
+            raise inp.bad(f"has {bits} bits in its last byte")
+        inp.take(size)
+        return Opaque("bitstring", inp.whole())
+    if not math.isfinite(x):                         # Erlang refuses them as well
         raise inp.bad("is not finite")
     return x
-
-
-def _read_binary(inp: _Input, tag: int):
-    raw = inp.take(inp.unpack(_U32)[0])
-    try:
-        return str(raw, "utf-8")                 # an Elixir string
-    except UnicodeDecodeError:
-        return bytes(raw)
-
-
-def _read_bitstring(inp: _Input, tag: int) -> Opaque:
-    size, bits = inp.unpack(_BITS_HEAD)
-    if bits > 8:
-        raise inp.bad(f"has {bits} bits in its last byte")
-    inp.take(size)
-    return Opaque("bitstring", inp.whole())
 
 
 def _read_pid(inp: _Input, tag: int) -> Pid:
@@ -406,7 +412,7 @@ def _read_pid(inp: _Input, tag: int) -> Pid:
     num, serial, creation = inp.unpack(_PID_TAIL if tag == NEW_PID_EXT else _OLD_PID_TAIL)
     if serial == 0 and node == inp.node and creation in (inp.creation, 0):
         return Pid(None, num)
-    if serial == creation == 0:                  # as another pydist node writes its pids
+    if serial == creation == 0:                      # as another pydist node writes its pids
         return _remote(Pid, node, num)
     return ErlPid(node, num, serial, creation)
 
@@ -420,30 +426,14 @@ def _read_ref(inp: _Input, tag: int) -> Ref:
     ids = struct.unpack(f">{count}I", inp.take(4 * count))
     if ids[1:] == (0, 0) and node == inp.node and creation in (inp.creation, 0):
         return Ref(None, ids[0])
-    if ids[1:] == (0, 0) and creation == 0:      # as another pydist node writes its refs
+    if ids[1:] == (0, 0) and creation == 0:          # as another pydist node writes its refs
         return _remote(Ref, node, ids[0])
     return ErlRef(node, ids, creation)
 
 
-def _read_port(inp: _Input, tag: int) -> Opaque:
-    _atom_name(inp, inp.unpack(_U8)[0])
-    inp.take(_PORT_TAIL[tag])
-    return Opaque("port", inp.whole())
-
-
-_READERS = {
-    SMALL_INTEGER_EXT: lambda inp, tag: inp.unpack(_U8)[0],
-    INTEGER_EXT: lambda inp, tag: inp.unpack(_I32)[0],
-    SMALL_BIG_EXT: _read_big, LARGE_BIG_EXT: _read_big,
-    NEW_FLOAT_EXT: _read_float, FLOAT_EXT: _read_float,
-    **dict.fromkeys(_ATOM_LEN, _read_atom),
-    BINARY_EXT: _read_binary, BIT_BINARY_EXT: _read_bitstring,
-    NIL_EXT: lambda inp, tag: [],
-    STRING_EXT: lambda inp, tag: list(inp.take(inp.unpack(_U16)[0])),   # 'ab' is [97, 98]
-    PID_EXT: _read_pid, NEW_PID_EXT: _read_pid,
-    NEW_REFERENCE_EXT: _read_ref, NEWER_REFERENCE_EXT: _read_ref,
-    **dict.fromkeys(_PORT_TAIL, _read_port),
-}
+_SCALARS = {*_ATOM_LEN, SMALL_INTEGER_EXT, INTEGER_EXT, BINARY_EXT, NIL_EXT, STRING_EXT,
+            NEW_PID_EXT, PID_EXT, NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT, *_BIG_HEAD,
+            NEW_FLOAT_EXT, FLOAT_EXT, *_PORT_TAIL, BIT_BINARY_EXT}
 
 
 # ---------------------------------------------------------------- decoding: containers
@@ -508,8 +498,8 @@ def _decode_term(inp: _Input) -> Any:
             raise BadTerm(f"term cut short at offset {start}")
         tag = inp.view[start]
         inp.pos += 1
-        if tag in _READERS:
-            value = _READERS[tag](inp, tag)
+        if tag in _SCALARS:
+            value = _read_scalar(inp, tag)
         elif tag in _CONTAINERS:
             frame = _open(inp, tag)
             if frame.size:
