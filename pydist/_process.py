@@ -87,7 +87,7 @@ def pid_to_list(pid: Pid) -> str:
     if not isinstance(pid, Pid):
         raise TypeError(f"pid_to_list takes a pid (from self() or spawn()), not {pid!r}")
     index = 0 if pid._node is None else _table.node_index(pid._node)
-    return f"<{index}.{pid.num}.0>"
+    return f"<{index}.{pid.num}.{getattr(pid, 'serial', 0)}>"     # an Erlang pid's serial
 
 
 # ---------------------------------------------------------------- the process table

@@ -1,0 +1,563 @@
+"""The External Term Format: Erlang's bytes for a term, and back.
+
+Elixir/Erlang twin: ``:erlang.term_to_binary/1`` is ``encode``, ``:erlang.binary_to_term/1``
+is ``decode``. Erlang nodes send every message in this format.
+
+    >>> encode((Atom("add"), 1, "pear"), "py@vm", 1).hex(" ")
+    '83 68 03 77 03 61 64 64 61 01 6d 00 00 00 04 70 65 61 72'
+    >>> decode(_, 0, "py@vm", 1)
+    ((:add, 1, 'pear'), 19)
+
+    Erlang / Elixir                   Python
+    :add                              Atom("add"), a str: case ("add", x) matches {:add, x}
+    true, false, nil                  True, False, None
+    42, 2**100, 1.5                   int, float
+    "héllo" (a binary, valid UTF-8)   str
+    <<255, 0>> (any other binary)     bytes
+    {a, b}, [a, b], 'ab' (charlist)   tuple, list, list of ints ([97, 98])
+    %{"k" => v}                       dict
+    pid, reference                    Pid, Ref (ErlPid, ErlRef when Erlang's extra fields are set)
+    fun, port, bitstring,             Opaque: its exact bytes, sent back verbatim
+    improper list, odd map
+
+A map key Python cannot hash (a list, a map) becomes an Opaque of the key's bytes, so the
+map stays a dict and goes back to Erlang unchanged. A map whose keys are equal in Python
+but not in Erlang (``1`` and ``1.0``, ``:a`` and ``"a"``) becomes an Opaque as a whole.
+The specification: the erts "External Term Format" (erl_ext_dist.xml).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+import zlib
+from itertools import chain
+from typing import Any, Iterator
+
+from ._process import Pid, Ref, _table
+
+__all__ = ["Atom", "Opaque", "ErlPid", "ErlRef", "BadTerm", "encode", "decode"]
+
+# ---------------------------------------------------------------- wire constants
+
+VERSION = 131               # first byte of every term_to_binary result
+COMPRESSED = 80             # UncompressedSize:32, zlib data; only right after VERSION
+NEW_FLOAT_EXT = 70          # IEEE 754 double, big-endian
+BIT_BINARY_EXT = 77         # Len:32, Bits:8 (bits used in the last byte), Data
+ATOM_CACHE_REF = 82         # needs DIST_HDR_ATOM_CACHE, which this node never sets
+NEW_PID_EXT = 88            # Node, ID:32, Serial:32, Creation:32
+NEW_PORT_EXT = 89           # Node, ID:32, Creation:32
+NEWER_REFERENCE_EXT = 90    # Len:16, Node, Creation:32, ID:32 * Len
+SMALL_INTEGER_EXT = 97      # 0..255
+INTEGER_EXT = 98            # signed 32 bits
+FLOAT_EXT = 99              # 31 bytes of "%.20e" text (before NEW_FLOAT_EXT)
+ATOM_EXT = 100              # Len:16, Latin-1 name (OTP 25's term_to_binary still writes it)
+PORT_EXT = 102              # Node, ID:32, Creation:8
+PID_EXT = 103               # Node, ID:32, Serial:32, Creation:8
+SMALL_TUPLE_EXT = 104       # Arity:8, elements
+LARGE_TUPLE_EXT = 105       # Arity:32, elements
+NIL_EXT = 106               # []
+STRING_EXT = 107            # Len:16, bytes: a list of small integers (a charlist)
+LIST_EXT = 108              # Len:32, elements, tail (NIL_EXT when proper)
+BINARY_EXT = 109            # Len:32, Data
+SMALL_BIG_EXT = 110         # n:8, Sign:8, n digits base 256, least significant first
+LARGE_BIG_EXT = 111         # n:32, Sign:8, digits
+NEW_FUN_EXT = 112           # Size:32 (counting itself), Arity, Uniq:128, Index, NumFree, ...
+EXPORT_EXT = 113            # Module, Function, Arity: fun Mod:Fun/Arity
+NEW_REFERENCE_EXT = 114     # Len:16, Node, Creation:8, ID:32 * Len
+SMALL_ATOM_EXT = 115        # Len:8, Latin-1 name
+MAP_EXT = 116               # Arity:32, key, value, key, value...
+ATOM_UTF8_EXT = 118         # Len:16, UTF-8 name
+SMALL_ATOM_UTF8_EXT = 119   # Len:8, UTF-8 name
+V4_PORT_EXT = 120           # Node, ID:64, Creation:32
+# REFERENCE_EXT (101) and FUN_EXT (117) left OTP in release 23: unknown tags here.
+
+MAX_DEPTH = 1000                    # nesting bound: hostile input must not exhaust the stack
+MAX_UNCOMPRESSED = 64 << 20         # a zlib bomb stops here
+MAX_ATOM_CHARS = 255                # Erlang's own limit
+MAX_REF_WORDS = 5                   # the spec: NEWER_REFERENCE_EXT's Len is at most 5
+
+_NAMES = {v: k for k, v in list(globals().items()) if k.endswith(("_EXT", "_REF", "SSED"))}
+_U8, _U16, _U32, _I32, _F64 = (struct.Struct(f) for f in (">B", ">H", ">I", ">i", ">d"))
+_TAG_U8, _TAG_U16, _TAG_U32 = (struct.Struct(f) for f in (">BB", ">BH", ">BI"))
+_TAG_I32, _TAG_F64 = struct.Struct(">Bi"), struct.Struct(">Bd")
+_PID_TAIL, _OLD_PID_TAIL = struct.Struct(">III"), struct.Struct(">IIB")
+_BITS_HEAD = struct.Struct(">IB")
+_BIG_HEAD = {SMALL_BIG_EXT: struct.Struct(">BB"), LARGE_BIG_EXT: struct.Struct(">IB")}
+_ATOM_LEN = {SMALL_ATOM_EXT: _U8, SMALL_ATOM_UTF8_EXT: _U8, ATOM_EXT: _U16, ATOM_UTF8_EXT: _U16}
+_PORT_TAIL = {PORT_EXT: 5, NEW_PORT_EXT: 8, V4_PORT_EXT: 12}
+_SPECIAL_ATOMS = {"true": True, "false": False, "nil": None}
+_NO_ATOM_CACHE = ": atom cache references need DIST_HDR_ATOM_CACHE, never set by this node"
+
+
+class BadTerm(ValueError):
+    """Bytes that are not a well-formed term: Erlang's ``binary_to_term`` says ``badarg``."""
+
+
+# ---------------------------------------------------------------- the Python side of terms
+
+_PLAIN_ATOM = re.compile(r"[^\W\d][\w@]*[?!]?")                   # prints as :add
+_ALIAS = re.compile(r"Elixir(\.[A-Z][A-Za-z0-9_]*)+")            # prints as Kernel
+
+
+class Atom(str):
+    """An Erlang atom (Elixir: ``:add``). A str, so ``Atom("add") == "add"`` and
+    ``case ("add", sender, product)`` matches the message ``{:add, from, product}``.
+
+        >>> Atom("add"), Atom("with space")
+        (:add, :"with space")
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        name = str(self)
+        if _ALIAS.fullmatch(name):
+            return name[len("Elixir."):]
+        if _PLAIN_ATOM.fullmatch(name):
+            return f":{name}"
+        return ':"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Opaque:
+    """A term Python has no value for (a fun, a port, a bitstring, an improper list...),
+    kept as its exact bytes (without the 131 version byte) and sent back as they are.
+    ``repr`` shows what it is: ``#Opaque<fun>``."""
+
+    __slots__ = ("kind", "data")
+
+    def __init__(self, kind: str, data: bytes):
+        self.kind, self.data = kind, bytes(data)
+
+    def __repr__(self) -> str:
+        return f"#Opaque<{self.kind}>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Opaque) and other.data == self.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+
+class ErlPid(Pid):
+    """A pid with Erlang's extra fields (serial, creation), kept so that it goes back bit
+    for bit. Never local: one named after this node but of another creation is from an
+    earlier run of a node of that name, and Erlang would not deliver to it either."""
+
+    __slots__ = ("serial", "creation")
+
+    def __init__(self, node: str, num: int, serial: int = 0, creation: int = 0):
+        self._node, self.num, self.serial, self.creation = node, num, serial, creation
+
+    def __eq__(self, other) -> bool:
+        return type(other) is ErlPid and self.__reduce__() == other.__reduce__()
+
+    __hash__ = Pid.__hash__
+
+    def __reduce__(self):
+        return (ErlPid, (self._node, self.num, self.serial, self.creation))
+
+
+class ErlRef(Ref):
+    """A reference with Erlang's extra fields: all its ID words (``num`` is the first)
+    and its creation."""
+
+    __slots__ = ("ids", "creation")
+
+    def __init__(self, node: str, ids: tuple[int, ...], creation: int = 0):
+        self._node, self.num, self.ids, self.creation = node, ids[0], tuple(ids), creation
+
+    def __eq__(self, other) -> bool:
+        return type(other) is ErlRef and self.__reduce__() == other.__reduce__()
+
+    __hash__ = Ref.__hash__
+
+    def __repr__(self) -> str:             # Erlang prints the words last first
+        words = ".".join(str(w) for w in reversed(self.ids))
+        return f"#Reference<{_table.node_index(self._node)}.{words}>"
+
+    def __reduce__(self):
+        return (ErlRef, (self._node, self.ids, self.creation))
+
+
+def _remote(cls, node: str, num: int):
+    # Not cls(node, num), which makes local a pid named like the node this process runs:
+    # here only local_node, the node the caller speaks for, decides.
+    ident = cls.__new__(cls)
+    ident._node, ident.num = node, num
+    return ident
+
+
+# ---------------------------------------------------------------- encoding
+
+def encode(term: Any, local_node: str, local_creation: int) -> bytes:
+    """Elixir: ``:erlang.term_to_binary(term)``: the bytes of ``term``, 131 first.
+
+    ``local_node`` and ``local_creation`` name this node in the pids and refs it made.
+    Raises TypeError for a value Erlang has no form for (a function, a set, an object).
+    """
+    out = bytearray((VERSION,))
+    here = (local_node, local_creation)
+    # Iterative, so the depth limit is ours, not Python's: a stack of child iterators.
+    pending: list[Iterator] = [iter((term,))]
+    while pending:
+        for item in pending[-1]:
+            children = _writer(type(item))(out, item, here)
+            if children is not None:
+                if len(pending) > MAX_DEPTH:
+                    raise ValueError(f"cannot send a term nested deeper than {MAX_DEPTH} "
+                                     f"levels (does a list or dict contain itself?)")
+                pending.append(children)
+                break
+        else:
+            pending.pop()
+    return bytes(out)
+
+
+_HINTS = {"set": "a list", "frozenset": "a list", "function": "(Atom('mod'), Atom('fun'), args)",
+          "builtin_function_or_method": "(Atom('mod'), Atom('fun'), args)"}
+
+
+def _writer(cls: type):
+    for base in cls.__mro__:       # exact type first; a subclass (a namedtuple) as its base
+        if base in _WRITERS:
+            return _WRITERS[base]
+    hint = _HINTS.get(cls.__name__, "atoms, numbers, str, bytes, tuples, lists, dicts, pids")
+    raise TypeError(f"a {cls.__name__} has no Erlang form; send {hint} instead")
+
+
+def _write_atom(out: bytearray, name: str, here=None) -> None:
+    if len(name) > MAX_ATOM_CHARS:
+        raise TypeError(f"atom {name[:20]!r}... has {len(name)} characters; Erlang allows "
+                        f"{MAX_ATOM_CHARS}: send it as a str (a binary) instead")
+    raw = name.encode("utf-8")
+    small = len(raw) < 256
+    out += (_TAG_U8 if small else _TAG_U16).pack(
+        SMALL_ATOM_UTF8_EXT if small else ATOM_UTF8_EXT, len(raw))
+    out += raw
+
+
+def _write_int(out: bytearray, n: int, here) -> None:
+    if 0 <= n < 256:
+        out += _TAG_U8.pack(SMALL_INTEGER_EXT, n)
+    elif -2**31 <= n < 2**31:
+        out += _TAG_I32.pack(INTEGER_EXT, n)
+    else:
+        size = (abs(n).bit_length() + 7) // 8
+        tag = SMALL_BIG_EXT if size < 256 else LARGE_BIG_EXT
+        out.append(tag)
+        out += _BIG_HEAD[tag].pack(size, n < 0)
+        out += abs(n).to_bytes(size, "little")
+
+
+def _write_float(out: bytearray, x: float, here) -> None:
+    if not math.isfinite(x):
+        raise ValueError(f"Erlang floats are finite; {x!r} cannot be sent")
+    out += _TAG_F64.pack(NEW_FLOAT_EXT, x)
+
+
+def _write_binary(out: bytearray, data, here) -> None:
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    out += _TAG_U32.pack(BINARY_EXT, len(data))
+    out += data
+
+
+def _write_tuple(out: bytearray, items: tuple, here):
+    n = len(items)
+    out += _TAG_U8.pack(SMALL_TUPLE_EXT, n) if n < 256 else _TAG_U32.pack(LARGE_TUPLE_EXT, n)
+    return iter(items) if n else None
+
+
+def _write_list(out: bytearray, items: list, here):
+    if not items:
+        out.append(NIL_EXT)
+    elif len(items) < 65536 and all(type(x) is int and 0 <= x < 256 for x in items):
+        out += _TAG_U16.pack(STRING_EXT, len(items))     # as Erlang writes [1, 2, 3]
+        out += bytes(items)
+    else:
+        out += _TAG_U32.pack(LIST_EXT, len(items))
+        return chain(items, ([],))                         # the NIL tail of a proper list
+    return None
+
+
+def _write_dict(out: bytearray, d: dict, here):
+    out += _TAG_U32.pack(MAP_EXT, len(d))
+    return chain.from_iterable(d.items()) if d else None
+
+
+def _write_pid(out: bytearray, pid: Pid, here) -> None:
+    # This node's: its name and creation. Another pydist node's: serial and creation 0.
+    out.append(NEW_PID_EXT)
+    _write_atom(out, here[0] if pid._node is None else pid._node)
+    creation = here[1] if pid._node is None else getattr(pid, "creation", 0)
+    out += _PID_TAIL.pack(pid.num, getattr(pid, "serial", 0), creation)
+
+
+def _write_ref(out: bytearray, ref: Ref, here) -> None:
+    ids = getattr(ref, "ids", (ref.num, 0, 0))      # three words, as Erlang's own refs
+    out += _TAG_U16.pack(NEWER_REFERENCE_EXT, len(ids))
+    _write_atom(out, here[0] if ref._node is None else ref._node)
+    out += _U32.pack(here[1] if ref._node is None else getattr(ref, "creation", 0))
+    out += struct.pack(f">{len(ids)}I", *ids)
+
+
+_WRITERS = {
+    bool: lambda out, b, here: _write_atom(out, "true" if b else "false"),
+    type(None): lambda out, _, here: _write_atom(out, "nil"),
+    Atom: _write_atom, int: _write_int, float: _write_float,
+    str: _write_binary, bytes: _write_binary, bytearray: _write_binary,
+    tuple: _write_tuple, list: _write_list, dict: _write_dict,
+    Pid: _write_pid, Ref: _write_ref,
+    Opaque: lambda out, opaque, here: out.extend(opaque.data),
+}
+
+
+# ---------------------------------------------------------------- decoding: scalars
+
+class _Input:
+    """The bytes being decoded, a position in them, and where the current term began.
+    Every read is checked against the bytes left before anything is allocated."""
+
+    __slots__ = ("view", "pos", "start", "node", "creation")
+
+    def __init__(self, view: memoryview, pos: int, node: str, creation: int):
+        self.view, self.pos, self.start, self.node, self.creation = view, pos, pos, node, creation
+
+    def bad(self, problem: str) -> BadTerm:
+        tag = self.view[self.start]
+        return BadTerm(f"{_NAMES.get(tag, tag)} at offset {self.start} {problem}")
+
+    def unpack(self, st: struct.Struct) -> tuple:
+        if self.pos + st.size > len(self.view):
+            raise self.bad("is cut short")
+        self.pos += st.size
+        return st.unpack_from(self.view, self.pos - st.size)
+
+    def take(self, size: int) -> memoryview:
+        if size > len(self.view) - self.pos:       # a claimed length is not a promise
+            raise self.bad(f"claims {size} bytes; {len(self.view) - self.pos} are left")
+        self.pos += size
+        return self.view[self.pos - size:self.pos]
+
+    def whole(self) -> memoryview:
+        return self.view[self.start:self.pos]
+
+
+def _atom_name(inp: _Input, tag: int) -> str:
+    if tag not in _ATOM_LEN:
+        raise inp.bad(f"holds tag {_NAMES.get(tag, tag)} where an atom belongs"
+                      + _NO_ATOM_CACHE * (tag == ATOM_CACHE_REF))
+    raw = inp.take(inp.unpack(_ATOM_LEN[tag])[0])
+    try:
+        name = str(raw, "latin-1" if tag in (ATOM_EXT, SMALL_ATOM_EXT) else "utf-8")
+    except UnicodeDecodeError:
+        raise inp.bad("has an atom that is not UTF-8") from None
+    if len(name) > MAX_ATOM_CHARS:
+        raise inp.bad(f"has an atom of {len(name)} characters, over Erlang's {MAX_ATOM_CHARS}")
+    return name
+
+
+def _read_scalar(inp: _Input, tag: int):
+    """A term with no terms inside, the commonest first (as OTP's dec_term switches)."""
+    if tag in _ATOM_LEN:
+        name = _atom_name(inp, tag)
+        return _SPECIAL_ATOMS[name] if name in _SPECIAL_ATOMS else Atom(name)
+    if tag == SMALL_INTEGER_EXT:
+        return inp.unpack(_U8)[0]
+    if tag == INTEGER_EXT:
+        return inp.unpack(_I32)[0]
+    if tag == BINARY_EXT:
+        raw = inp.take(inp.unpack(_U32)[0])
+        try:
+            return str(raw, "utf-8")                 # an Elixir string
+        except UnicodeDecodeError:
+            return bytes(raw)
+    if tag == NIL_EXT:
+        return []
+    if tag == STRING_EXT:                            # a charlist: 'ab' is [97, 98]
+        return list(inp.take(inp.unpack(_U16)[0]))
+    if tag in (NEW_PID_EXT, PID_EXT):
+        return _read_pid(inp, tag)
+    if tag in (NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT):
+        return _read_ref(inp, tag)
+    if tag in _BIG_HEAD:
+        size, negative = inp.unpack(_BIG_HEAD[tag])
+        n = int.from_bytes(inp.take(size), "little")
+        return -n if negative else n
+    if tag == NEW_FLOAT_EXT:
+        x = inp.unpack(_F64)[0]
+    elif tag == FLOAT_EXT:
+        try:
+            x = float(bytes(inp.take(31)).rstrip(b"\0").decode("ascii"))
+        except ValueError:                           # UnicodeDecodeError is one too
+            raise inp.bad("is not a number") from None
+    elif tag in _PORT_TAIL:
+        _atom_name(inp, inp.unpack(_U8)[0])
+        inp.take(_PORT_TAIL[tag])
+        return Opaque("port", inp.whole())
+    else:                                            # BIT_BINARY_EXT
+        size, bits = inp.unpack(_BITS_HEAD)
+        if bits > 8:
+            raise inp.bad(f"has {bits} bits in its last byte")
+        inp.take(size)
+        return Opaque("bitstring", inp.whole())
+    if not math.isfinite(x):                         # Erlang refuses them as well
+        raise inp.bad("is not finite")
+    return x
+
+
+def _read_pid(inp: _Input, tag: int) -> Pid:
+    node = _atom_name(inp, inp.unpack(_U8)[0])
+    num, serial, creation = inp.unpack(_PID_TAIL if tag == NEW_PID_EXT else _OLD_PID_TAIL)
+    if serial == 0 and node == inp.node and creation in (inp.creation, 0):
+        return Pid(None, num)
+    if serial == creation == 0:                      # as another pydist node writes its pids
+        return _remote(Pid, node, num)
+    return ErlPid(node, num, serial, creation)
+
+
+def _read_ref(inp: _Input, tag: int) -> Ref:
+    (count,) = inp.unpack(_U16)
+    node = _atom_name(inp, inp.unpack(_U8)[0])
+    (creation,) = inp.unpack(_U32 if tag == NEWER_REFERENCE_EXT else _U8)
+    if not 1 <= count <= MAX_REF_WORDS:
+        raise inp.bad(f"has {count} ID words")
+    ids = struct.unpack(f">{count}I", inp.take(4 * count))
+    if ids[1:] == (0, 0) and node == inp.node and creation in (inp.creation, 0):
+        return Ref(None, ids[0])
+    if ids[1:] == (0, 0) and creation == 0:          # as another pydist node writes its refs
+        return _remote(Ref, node, ids[0])
+    return ErlRef(node, ids, creation)
+
+
+_SCALARS = {*_ATOM_LEN, SMALL_INTEGER_EXT, INTEGER_EXT, BINARY_EXT, NIL_EXT, STRING_EXT,
+            NEW_PID_EXT, PID_EXT, NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT, *_BIG_HEAD,
+            NEW_FLOAT_EXT, FLOAT_EXT, *_PORT_TAIL, BIT_BINARY_EXT}
+
+
+# ---------------------------------------------------------------- decoding: containers
+
+class _Open:
+    """A container being decoded: its tag, where it starts, how many terms it awaits."""
+
+    __slots__ = ("tag", "start", "size", "items", "end")
+
+    def __init__(self, tag: int, start: int, size: int, end: int = -1):
+        self.tag, self.start, self.size, self.items, self.end = tag, start, size, [], end
+
+
+def _open(inp: _Input, tag: int) -> _Open:
+    end = -1
+    if tag == NEW_FUN_EXT:                   # then Module, OldIndex, OldUniq, Pid, free vars
+        (size,) = inp.unpack(_U32)
+        end = inp.start + 1 + size
+        if size < 29 or end > len(inp.view):
+            raise inp.bad(f"claims a size of {size} bytes")
+        inp.take(21)                                       # Arity, Uniq, Index
+        count = 4 + inp.unpack(_U32)[0]
+    elif tag == EXPORT_EXT:
+        count = 3                                          # Module, Function, Arity
+    else:
+        (count,) = inp.unpack(_U8 if tag == SMALL_TUPLE_EXT else _U32)
+        count = 2 * count if tag == MAP_EXT else count + 1 if tag == LIST_EXT else count
+    if count > len(inp.view) - inp.pos:          # every term takes a byte at least
+        raise inp.bad(f"claims {count} terms; {len(inp.view) - inp.pos} bytes are left")
+    return _Open(tag, inp.start, count, end)
+
+
+def _close(inp: _Input, frame: _Open):
+    """The value of a container whose terms are all in ``frame.items``."""
+    tag, items, whole = frame.tag, frame.items, inp.view[frame.start:inp.pos]
+    if tag in (SMALL_TUPLE_EXT, LARGE_TUPLE_EXT):
+        return tuple(items)
+    if tag == LIST_EXT:
+        tail = items.pop()
+        if type(tail) is list:             # NIL_EXT (or a charlist: still a proper list)
+            return items + tail
+        return Opaque("improper list", whole)
+    if tag == MAP_EXT:
+        d = dict(zip(items[::2], items[1::2], strict=True))
+        return d if 2 * len(d) == len(items) else Opaque("map", whole)
+    if tag == NEW_FUN_EXT and inp.pos != frame.end:
+        raise BadTerm(f"NEW_FUN_EXT at offset {frame.start} ends at {inp.pos}, not at its "
+                      f"declared {frame.end}")
+    return Opaque("export" if tag == EXPORT_EXT else "fun", whole)
+
+
+_CONTAINERS = {SMALL_TUPLE_EXT, LARGE_TUPLE_EXT, LIST_EXT, MAP_EXT, NEW_FUN_EXT, EXPORT_EXT}
+_KEY_KINDS = {list: "list", dict: "map", tuple: "tuple"}
+
+
+def _decode_term(inp: _Input) -> Any:
+    # Iterative, so that nesting is bounded by MAX_DEPTH and never by Python's stack.
+    stack: list[_Open] = []
+    while True:
+        inp.start = start = inp.pos
+        if start >= len(inp.view):
+            raise BadTerm(f"term cut short at offset {start}")
+        tag = inp.view[start]
+        inp.pos += 1
+        if tag in _SCALARS:
+            value = _read_scalar(inp, tag)
+        elif tag in _CONTAINERS:
+            frame = _open(inp, tag)
+            if frame.size:
+                if len(stack) >= MAX_DEPTH:
+                    raise inp.bad(f"is nested deeper than {MAX_DEPTH}")
+                stack.append(frame)
+                continue
+            value = _close(inp, frame)
+        else:
+            raise BadTerm(f"unknown tag {_NAMES.get(tag, tag)} at offset {start}"
+                          + _NO_ATOM_CACHE * (tag == ATOM_CACHE_REF))
+        while stack:                       # hand the value to the containers it completes
+            frame = stack[-1]
+            if frame.tag == MAP_EXT and len(frame.items) % 2 == 0:
+                value = _hashable_key(value, inp.view[start:inp.pos])
+            frame.items.append(value)
+            if len(frame.items) < frame.size:
+                break
+            stack.pop()
+            start, value = frame.start, _close(inp, frame)
+        else:
+            return value
+
+
+def _hashable_key(key, raw: memoryview) -> Any:
+    try:
+        hash(key)
+        return key
+    except TypeError:                      # a list or a map as a key: keep its bytes
+        return Opaque(_KEY_KINDS.get(type(key), "term"), raw)
+
+
+def decode(data, offset: int, local_node: str, local_creation: int) -> tuple[Any, int]:
+    """Elixir: ``:erlang.binary_to_term(data)``: the term at ``data[offset]`` (its 131
+    version byte) and the offset just past it. ``data`` is bytes or a memoryview.
+
+    A pid or ref of ``local_node`` (with ``local_creation``, or 0) is a local Pid or Ref.
+    Raises BadTerm, and nothing else, for any bytes that are not a well-formed term.
+    """
+    view = memoryview(data)
+    if not 0 <= offset < len(view) or view[offset] != VERSION:
+        raise BadTerm(f"no version byte {VERSION} at offset {offset} of {len(view)} bytes")
+    inp = _Input(view, offset + 1, local_node, local_creation)
+    if offset + 1 == len(view) or view[offset + 1] != COMPRESSED:
+        return _decode_term(inp), inp.pos
+    inp.pos += 1
+    (size,) = inp.unpack(_U32)
+    if not 0 < size <= MAX_UNCOMPRESSED:
+        raise inp.bad(f"claims {size} bytes uncompressed; the limit is {MAX_UNCOMPRESSED}")
+    inflater = zlib.decompressobj()
+    try:                                   # one byte more than declared shows a lie
+        raw = inflater.decompress(view[inp.pos:], size + 1)
+    except zlib.error as exc:
+        raise inp.bad(f"is not zlib data: {exc}") from None
+    if len(raw) != size or not inflater.eof:
+        raise inp.bad(f"does not inflate to the {size} bytes it declares")
+    inner = _Input(memoryview(raw), 0, local_node, local_creation)
+    value = _decode_term(inner)
+    if inner.pos != size:
+        raise inp.bad(f"has {size - inner.pos} bytes after its term")
+    return value, len(view) - len(inflater.unused_data)
