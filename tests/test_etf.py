@@ -28,9 +28,9 @@ from pydist._etf import (
     ErlPid,
     ErlRef,
     Opaque,
-    decode,
     encode,
 )
+from pydist._etf_decode import decode
 from pydist._process import Pid, Ref
 
 NODE, CREATION = "py@vm", 3          # this node, as the codec is told
