@@ -41,8 +41,10 @@ class Channel:
     Frames are written with writev, so a large message is never copied.
     """
 
-    def __init__(self, conn: Connection, name: str = "?"):
-        self.conn, self.name = conn, name
+    def __init__(self, conn: Connection, name: str = "?", framed: bool = True):
+        # framed: items share a frame (pydist's own peers); else each item is a whole
+        # frame already, length included (a BEAM node's: one message per frame).
+        self.conn, self.name, self.framed = conn, name, framed
         self.fd = conn.fileno()
         self.tls = conn.stream if isinstance(conn, TLSConnection) else None
         self._pending: deque[tuple[bytes, bytes]] = deque()
@@ -142,18 +144,19 @@ class Channel:
             self._pending.clear()
             return
         self.last_write = time.monotonic()
+        head = _FRAME.pack(size) if self.framed else b""
         try:
             if self.tls is not None:
-                self.tls.send_all(b"".join((_FRAME.pack(size), *buffers)))
+                self.tls.send_all(b"".join((head, *buffers)))
                 return
             if size < 65536:                 # small: join them, cheaper than a gather
-                frame = b"".join((_FRAME.pack(size), *buffers))
+                frame = b"".join((head, *buffers))
                 written = os.write(self.fd, frame)
                 if written == len(frame):
                     return
                 views = [memoryview(frame)[written:]]
             else:                            # large: gather, never copy
-                views = [memoryview(_FRAME.pack(size)), *map(memoryview, buffers)]
+                views = [memoryview(head), *map(memoryview, buffers)]
             while views:
                 written = os.writev(self.fd, views)
                 while views and written >= len(views[0]):

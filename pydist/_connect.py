@@ -19,8 +19,9 @@ import errno
 import socket
 import threading
 
-from . import _epmd, _names
+from . import _beam_handshake, _epmd, _names
 from . import _transport as wire
+from ._beam import Beam
 
 __all__ = ["Connecting", "CONNECT_TIMEOUT"]
 
@@ -68,10 +69,17 @@ class Connecting:
             entry = _epmd.lookup(address, target.name, timeout=timeout)
             if entry is None:
                 return None
-            port = entry.port             # entry.pydist: which handshake the node speaks
-            conn = wire.open_connection((address, port), timeout, self.tls[1])
+            port = entry.port
+            if not entry.pydist and self.tls[1] is not None:
+                self.log(f"{target.full} is a BEAM node: it cannot speak this node's TLS "
+                         f"(start this node without tls= to reach it)")
+                return None
+            conn = wire.open_connection((address, port), timeout,
+                                        self.tls[1] if entry.pydist else None)
         except (OSError, ValueError):
             return None
+        if not entry.pydist:
+            return self._dial_beam(target, conn, timeout)
         try:
             with wire.SetupDeadline(conn, timeout):
                 status = wire.client_handshake(conn, self.name, target.full, self.cookie)
@@ -99,6 +107,31 @@ class Connecting:
             return self.peers.get(target.full)
         self.log(f"{target.full} refused the connection: {status.decode(errors='replace')}")
         return None
+
+    def _dial_beam(self, target: _names.NodeName, conn, timeout: float) -> object:
+        """The connecting side, to a BEAM node: Erlang's handshake (_beam_handshake)."""
+        try:
+            with wire.SetupDeadline(conn, timeout):
+                other = _beam_handshake.dial(conn, self.name, self.creation, target.full,
+                                             self.cookie)
+        except wire.AuthenticationError:
+            conn.close()
+            self.log(f"{target.full} refused the connection: the cookies differ (give both "
+                     f"nodes the same cookie: --cookie for both, or ~/.erlang.cookie)")
+            return None
+        except ConnectionRefusedError:    # it is dialling us at the same moment: it wins
+            conn.close()
+            with self.changed:
+                self.changed.wait_for(lambda: target.full in self.peers, timeout)
+            return self.peers.get(target.full)
+        except (OSError, EOFError, ValueError) as exc:
+            conn.close()
+            if not isinstance(exc, (OSError, EOFError)):
+                self.log(f"{target.full} is not a node we can speak with: {exc}")
+            return None
+        peer = self._add_peer(target.full, conn, Beam(self, target.full, other.creation))
+        _thread(self._read, f"reader-{target.full}", peer)
+        return peer
 
     def _accept_loop(self) -> None:
         """Accept connections; each is set up in a thread of its own, at most
@@ -144,6 +177,8 @@ class Connecting:
     def _accept_steps(self, conn) -> object:
         where, src = _peer_address(conn), "?"
         try:
+            if self.tls[0] is None and _beam_handshake.is_erlang(_peek(conn, 3)):
+                return self._accept_beam(conn)
             src, dst = wire.read_hello(conn)
             if dst != self.name:
                 conn.send_bytes(wire.NAK + b" this is " + self.name.encode())
@@ -167,6 +202,41 @@ class Connecting:
             why = "too slow (the setup deadline passed)" if isinstance(exc, OSError) else exc
             self.log(f"refused a connection from {where}: {why}")
         return None
+
+
+    def _accept_beam(self, conn) -> object:
+        """The accepting side, for a BEAM node: Erlang's handshake (_beam_handshake)."""
+        def may_connect(name: str) -> bool:
+            if _names.parse(name).long != self.node.long:
+                raise ValueError(f"{name}: short and long names do not mix")
+            with self.lock:
+                return not (name in self.peers or
+                            (name in self.connecting and self.name < name))
+        try:
+            other = _beam_handshake.accept(conn, self.name, self.creation, self.cookie,
+                                           may_connect)
+        except wire.AuthenticationError as exc:
+            self.log(str(exc))            # as iex says it
+            return None
+        if other is None:
+            return None
+        with self.lock:
+            if other.name in self.peers:
+                return None
+            return self._add_peer(other.name, conn, Beam(self, other.name, other.creation))
+
+
+def _peek(conn, size: int) -> bytes:
+    """The first ``size`` bytes of a new connection, left unread (at most
+    HANDSHAKE_TIMEOUT to arrive: a silent client is refused like a stalled one)."""
+    wire.recv_timeout(conn, wire.HANDSHAKE_TIMEOUT)
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        return sock.recv(size, socket.MSG_PEEK | socket.MSG_WAITALL)
+    except BlockingIOError:
+        raise TimeoutError("nothing arrived") from None
+    finally:
+        sock.detach()
 
 
 def _peer_address(conn) -> str:

@@ -23,27 +23,44 @@ from multiprocess.connection import Listener
 
 from . import _epmd, _names, _tls
 from . import _transport as wire
+from ._beam import Beam
+from ._beam_calls import mesh
 from ._channel import Channel
 from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
-from ._process import Pid, Ref, _table
+from ._process import Pid, Ref, _table, spawn
 from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
 
 SETTLE_LIMIT = 1.0             # seconds a notebook cell waits, at most, for other nodes
+BEAM_TICKTIME = 60.0           # Erlang's net_ticktime: a BEAM node is silent this long at most
 
 
 class _Peer:
-    """One connected node."""
+    """One connected node: a pydist node, or a BEAM node (``beam`` translates)."""
 
-    def __init__(self, name: str, channel: Channel):
+    def __init__(self, name: str, channel: Channel, beam: Beam | None = None):
         self.name = name
         self.channel = channel
+        self.beam = beam
         self.monitors: dict[Ref, tuple[Pid, object]] = {}   # our monitors on its processes
         self.lost = False
+
+    def encode(self, item: tuple) -> tuple[bytes, bytes] | None:
+        """``item`` as this node's dialect writes it (None: nothing to send)."""
+        if self.beam is not None:
+            return self.beam.encode(item)
+        if item[0] == wire.SEND and type(item[1]) is not int:   # a pid seen via a BEAM node
+            item = (item[0], item[1].num, *item[2:])
+        return wire.encode_parts(item)
+
+    def send(self, item: tuple) -> None:
+        data = self.encode(item)
+        if data is not None:
+            self.channel.send(data)
 
 
 class Dist(Connecting, Reading):
@@ -148,14 +165,19 @@ class Dist(Connecting, Reading):
     def log(self, text: str) -> None:
         print(f"pydist {self.name}: {text}", file=sys.stderr)
 
-    def _add_peer(self, name: str, conn) -> _Peer:
-        wire.recv_timeout(conn, self.heartbeat)      # a silent node: its reader gives up
-        peer = _Peer(name, Channel(conn, name))
+    def _add_peer(self, name: str, conn, beam: Beam | None = None) -> _Peer:
+        # A silent node: its reader gives up. A BEAM node ticks every net_ticktime/4.
+        wire.recv_timeout(conn, self.heartbeat if beam is None
+                          else max(self.heartbeat, BEAM_TICKTIME))
+        peer = _Peer(name, Channel(conn, name, framed=beam is None), beam)
         with self.changed:
             others = [n for n in self.peers if n != name]
             self.peers[name] = peer
             self.changed.notify_all()
-        peer.channel.send(wire.encode_parts((wire.NODES, others)))
+        if beam is None:
+            peer.channel.send(wire.encode_parts((wire.NODES, others)))
+        else:
+            spawn(mesh, self, name)               # a process: it makes a few calls
         return peer
 
     def _lost(self, peer: _Peer) -> None:
@@ -197,12 +219,13 @@ class Dist(Connecting, Reading):
 
     # ------------------------------------------------------------ sending
     def send_item(self, node: str, item: tuple) -> bool:
-        data = wire.encode_parts(item)        # a TypeError reaches the sender
+        if node not in self.peers:            # a TypeError reaches the sender, unconnected
+            wire.encode_parts(item)
         peer = self.peers.get(node) or self.connect(node)
         if peer is None:
             return False
         self.touched.add(node)
-        peer.channel.send(data)
+        peer.send(item)
         return True
 
     def send_io(self, leader: Pid, stream: int, text: str) -> None:
@@ -210,17 +233,16 @@ class Dist(Connecting, Reading):
         if peer is None:
             console.emit(stream, text, None)
         else:
-            peer.channel.send(wire.encode_parts((wire.IO, leader, stream, None, text,
-                                                 time.monotonic())))
+            peer.send((wire.IO, leader, stream, None, text, time.monotonic()))
 
     def send_down(self, watcher: Pid, ref: Ref, target, reason) -> None:
         peer = self.peers.get(watcher.node)
         if peer is None:
             return
         try:
-            data = wire.encode_parts((wire.DOWN, ref, watcher, target, reason))
+            data = peer.encode((wire.DOWN, ref, watcher, target, reason))
         except TypeError:
-            data = wire.encode_parts((wire.DOWN, ref, watcher, target, repr(reason)))
+            data = peer.encode((wire.DOWN, ref, watcher, target, repr(reason)))
         peer.channel.send(data)
 
     def monitor_remote(self, ref: Ref, watcher: Pid, target) -> None:
@@ -230,14 +252,15 @@ class Dist(Connecting, Reading):
             _table.down(watcher, ref, target, "noconnection")
             return
         peer.monitors[ref] = (watcher, target)
-        peer.channel.send(wire.encode_parts((wire.MONITOR, ref, watcher, target)))
+        peer.send((wire.MONITOR, ref, watcher, target))
         if peer.lost and peer.monitors.pop(ref, None) is not None:
             _table.down(watcher, ref, target, "noconnection")
 
     def demonitor(self, ref: Ref) -> None:
         for peer in list(self.peers.values()):
-            if peer.monitors.pop(ref, None) is not None:
-                peer.channel.send(wire.encode_parts((wire.DEMONITOR, ref)))
+            watched = peer.monitors.pop(ref, None)
+            if watched is not None:
+                peer.send((wire.DEMONITOR, ref, *watched))
 
     # ------------------------------------------------------------ request / reply
     def request(self, node: str, op: int, *rest, timeout: float | None) -> object:
@@ -245,11 +268,14 @@ class Dist(Connecting, Reading):
         BadRpc on failure. The reference and the caller travel as plain numbers."""
         proc = getattr(_table.local, "proc", None) or _table.current()
         ref = next(_table.refs)
-        data = wire.encode_parts((op, ref, proc.pid.num, *rest))
+        item = (op, ref, proc.pid.num, *rest)
+        if node not in self.peers:            # a TypeError before any connecting
+            wire.encode_parts(item)
         peer = self.peers.get(node) or self.connect(node)
         if peer is None:
             raise BadRpc("nodedown", node, f"cannot reach {node}: is it running? "
                          f"`python -m pydist names` lists the nodes on this host")
+        data = peer.encode(item)
         # No lock: _lost marks the peer lost before it collects the calls waiting on it,
         # so a call it misses sees `peer.lost` below.
         self.pending[ref] = (proc, node)
@@ -296,7 +322,7 @@ class Dist(Connecting, Reading):
         for node in nodes:
             peer = self.peers.get(node)
             left = deadline - time.monotonic()
-            if peer is None or left <= 0:
+            if peer is None or peer.beam is not None or left <= 0:
                 continue
             ref = next(_table.refs)
             self.pending[ref] = (proc, node)

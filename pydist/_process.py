@@ -294,7 +294,9 @@ def send(dest, msg):
             if proc is not None:
                 proc.deliver(msg)
         elif _table.dist is not None:
-            _table.dist.send_item(dest._node, _item(SEND, dest.num, msg))
+            # A BEAM node's pid (_etf.ErlPid) travels whole: its serial and creation count.
+            where = dest.num if type(dest) is Pid else dest
+            _table.dist.send_item(dest._node, _item(SEND, where, msg))
     elif isinstance(dest, str):
         _local_name(dest, msg).deliver(msg)
     elif (isinstance(dest, tuple) and len(dest) == 2 and isinstance(dest[0], str)

@@ -46,12 +46,16 @@ class Reading:
 
     def _read(self, peer) -> None:
         """The reader thread of ``peer``'s connection, until the connection ends."""
-        channel, batch = peer.channel, _Batch()
+        channel, batch, beam = peer.channel, _Batch(), peer.beam
         try:
             while True:
                 frame = channel.recv()
-                if frame:                             # an empty frame is a heartbeat tick
+                if not frame:                         # an empty frame is a heartbeat tick
+                    pass
+                elif beam is None:
                     self._deliver(peer, wire.decode_frame(frame), batch)
+                else:                                 # a BEAM node's (see _beam)
+                    beam.deliver(peer, frame, batch)
                 if not channel.buffered():            # all read so far is delivered
                     batch.flush()
         except (BlockingIOError, TimeoutError):       # the receive time limit: heartbeat s

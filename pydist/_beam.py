@@ -1,0 +1,303 @@
+"""The Erlang dialect: what a connection to a BEAM node carries, both ways.
+
+Erlang's twin is the distribution protocol itself (erts's "Distribution Protocol",
+``dist.hrl``): after the handshake (``_beam_handshake``), every frame is a 4-byte
+length, ``'p'``, a control term and, for the messages that carry one, a message term,
+each in the External Term Format (``_etf``). Nothing from a BEAM node is unpickled.
+
+One ``Beam`` object translates for one connection. Out: the node's own items (those
+of ``_transport``: SEND, CALL, MONITOR, ...) become control messages. In: control
+messages become what the node does for its own peers: a message in a mailbox, a
+reply to a waiting caller, a call on the call pool, a DOWN. A few names answer here,
+as a BEAM node's would: ``net_kernel`` (``Node.ping``), ``rex`` (erl_interface's rpc)
+and ``pydist_mesh`` (the mesh: see ``mesh``).
+
+    Erlang                                  pydist
+    send(pid, msg)     SEND / SEND_SENDER   a message in the mailbox
+    :rpc.call / erpc   SPAWN_REQUEST        a call on the pool, its value in the DOWN
+    Process.monitor    MONITOR_P / _EXIT    a watcher / ("DOWN", ref, ...)
+    Process.link       LINK / EXIT          a watcher whose DOWN goes out as an EXIT
+"""
+
+from __future__ import annotations
+
+from . import _etf, _etf_decode
+from ._beam_calls import SERVICES, Link, sendable, serve_spawn
+from ._calls import unpack
+from ._console import console
+from ._errors import BadRpc
+from ._process import USER, Pid, Ref, _table
+from ._registry import add_watcher
+from ._transport import _FRAME, CALL, DEMONITOR, DOWN, IO, MONITOR, PING, REG_SEND, SEND
+from ._transport import SPAWN as SPAWN_ITEM
+
+__all__ = ["Beam", "IO_SERVER", "REPLIES"]
+
+Atom = _etf.Atom
+
+# ---- control messages (erts "Distribution Protocol"); those marked * carry a message
+LINK, SEND_OP, EXIT, REG_SEND_OP, EXIT2 = 1, 2, 3, 6, 8          # SEND*, REG_SEND*
+MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, SEND_SENDER = 19, 20, 21, 22   # SEND_SENDER*
+SPAWN_REQUEST, SPAWN_REPLY, UNLINK_ID, UNLINK_ID_ACK = 29, 31, 35, 36   # SPAWN_REQUEST*
+WITH_MESSAGE = {SEND_OP, REG_SEND_OP, SEND_SENDER, SPAWN_REQUEST}
+PASS_THROUGH = 112             # 'p': a frame without the atom cache
+
+# ---- pids of this node that are services, not processes (below FIRST_PID)
+IO_SERVER = 2                  # the group leader we give BEAM calls: prints here
+REPLIES = 3                    # where answers to our own gen_calls arrive
+
+_NOTHING = object()
+EMPTY = Atom("")
+_SIMPLE_REASONS = {"normal", "noproc", "noconnection", "killed", "shutdown", "nodedown"}
+
+
+class Beam:
+    """The dialect of one connection to a BEAM node."""
+
+    def __init__(self, dist, name: str, creation: int):
+        self.dist, self.name, self.creation = dist, name, creation
+
+    # ------------------------------------------------------------ terms
+    def _frame(self, control: tuple, msg=_NOTHING) -> tuple[bytes, bytes]:
+        node, creation = self.dist.name, self.dist.creation
+        head = _etf.encode(control, node, creation)
+        body = b"" if msg is _NOTHING else _etf.encode(msg, node, creation)
+        return _FRAME.pack(1 + len(head) + len(body)) + b"p" + head, body
+
+    def _decode(self, frame, offset: int):
+        return _etf_decode.decode(frame, offset, self.dist.name, self.dist.creation)
+
+    # ------------------------------------------------------------ out
+    def encode(self, item: tuple) -> tuple[bytes, bytes] | None:
+        """The node's item as one Erlang frame; None for what a BEAM node does not
+        take (the mesh list, SYNC, STOP); TypeError for what cannot cross."""
+        op = item[0]
+        if op == SEND:
+            to = item[1] if isinstance(item[1], Pid) else Pid(self.name, item[1])
+            return self._frame((SEND_OP, EMPTY, to), _message(item))
+        if op == REG_SEND:
+            return self._frame((REG_SEND_OP, Pid(None, USER), EMPTY, Atom(item[1])),
+                               _message(item))
+        if op == CALL:
+            return self._call(*item[1:])
+        if op == PING:                    # net_adm:ping's question, answered to REPLIES
+            me = Pid(None, REPLIES)
+            return self._frame((REG_SEND_OP, me, EMPTY, Atom("net_kernel")),
+                               (Atom("$gen_call"), (me, Ref(None, item[1])),
+                                (Atom("is_auth"), Atom(self.dist.name))))
+        if op == IO:
+            request = (Atom("put_chars"), Atom("unicode"), item[4])
+            return self._frame((SEND_OP, EMPTY, item[1]),
+                               (Atom("io_request"), Pid(None, IO_SERVER), Atom("pydist"),
+                                request))
+        if op == MONITOR:
+            _, ref, watcher, target = item
+            what = target if isinstance(target, Pid) else Atom(target[0])
+            return self._frame((MONITOR_P, watcher, what, ref))
+        if op == DEMONITOR:
+            _, ref, watcher, target = item
+            what = target if isinstance(target, Pid) else Atom(target[0])
+            return self._frame((DEMONITOR_P, watcher, what, ref))
+        if op == DOWN:
+            _, ref, watcher, target, reason = item
+            if isinstance(ref, Link):
+                return self._frame((EXIT, target, watcher, _reason(reason)))
+            return self._frame((MONITOR_P_EXIT, target if isinstance(target, Pid)
+                                else Atom(target[0]), watcher, ref, _reason(reason)))
+        if op == SPAWN_ITEM:
+            raise TypeError("a Python function cannot run on a BEAM node: call one of its "
+                            "functions by module and name, e.g. rpc.call(node, "
+                            "'Elixir.String', 'upcase', ['hi'])")
+        return None
+
+    def _call(self, ref: int, caller: int, payload, reply: bool):
+        mod, fun, args = unpack(payload, self.dist.name)
+        if mod is None:
+            raise TypeError("a Python function cannot run on a BEAM node: name an Erlang or "
+                            "Elixir function instead, e.g. rpc.call(node, 'Elixir.String', "
+                            "'upcase', ['hi']) or rpc.call(node, 'erlang', 'node', [])")
+        me, request = Pid(None, caller), Ref(None, ref)
+        if reply:                         # erpc:call: its result comes in the DOWN
+            mfa, argv, opts = (Atom("erpc"), Atom("execute_call"), 4), \
+                [request, Atom(mod), Atom(fun), list(args)], [Atom("monitor")]
+        else:                             # erpc:cast
+            mfa, argv, opts = (Atom("erpc"), Atom("execute_cast"), 3), \
+                [Atom(mod), Atom(fun), list(args)], []
+        return self._frame((SPAWN_REQUEST, request, me, Pid(None, IO_SERVER), mfa, opts),
+                           argv)
+
+    # ------------------------------------------------------------ in
+    def deliver(self, peer, frame, batch) -> None:
+        """One frame from the BEAM node; BadTerm (garbage) ends the connection."""
+        if frame[0] != PASS_THROUGH:
+            raise _etf.BadTerm(f"frame type {frame[0]} (only 'p' frames are expected)")
+        control, end = self._decode(frame, 1)
+        if type(control) is not tuple or not control or type(control[0]) is not int:
+            raise _etf.BadTerm(f"control message {control!r}")
+        op = control[0]
+        msg = self._decode(frame, end)[0] if op in WITH_MESSAGE else None
+        if op == SEND_OP or op == SEND_SENDER:
+            self._to_pid(control[2], msg, batch)
+            return
+        if op == REG_SEND_OP:
+            self._to_name(peer, control[1], str(control[3]), msg, batch)
+            return
+        batch.flush()                     # a signal never overtakes earlier messages
+        if op == MONITOR_P:
+            _, watcher, target, ref = control
+            if isinstance(target, Pid) or target not in SERVICES:
+                add_watcher(ref, watcher, target if isinstance(target, Pid)
+                            else (str(target), self.dist.name))
+        elif op == DEMONITOR_P or op == UNLINK_ID:
+            ref = control[3] if op == DEMONITOR_P else None
+            target = control[2] if op == DEMONITOR_P else control[3]
+            _forget(target, ref, control[2] if op == UNLINK_ID else None)
+            if op == UNLINK_ID:
+                peer.channel.send_later(self._frame((UNLINK_ID_ACK, control[1],
+                                                     control[3], control[2])))
+        elif op == MONITOR_P_EXIT:
+            _, target, watcher, ref, reason = control
+            if ref.is_local() and ref.num in self.dist.pending:
+                self.dist.reply(ref.num, *_erpc_result(reason, self.name))
+            elif peer.monitors.pop(ref, None) is not None:
+                _table.down(watcher, ref, target, reason)
+        elif op == LINK:
+            add_watcher(Link(self.name, next(_table.refs)), control[1], control[2])
+        elif op == EXIT or op == EXIT2:   # pydist processes trap exits: a message
+            self._to_pid(control[2], ("EXIT", control[1], control[3]), batch)
+            batch.flush()
+        elif op == SPAWN_REQUEST:
+            self.dist.pool.submit(serve_spawn, self, peer, control, msg)
+        elif op == SPAWN_REPLY:
+            _, ref, _to, _flags, result = control
+            if not isinstance(result, Pid) and ref.is_local() and ref.num in self.dist.pending:
+                self.dist.reply(ref.num, False, BadRpc(str(result), self.name,
+                                f"{self.name} could not start the call ({result})"))
+        # anything else (UNLINK_ID_ACK, a trace token, ...) needs nothing from us
+
+    def _to_pid(self, to, msg, batch) -> None:
+        if not isinstance(to, Pid) or not to.is_local():
+            return
+        if to.num == REPLIES:             # {Ref, yes}: net_kernel's answer to our PING
+            if type(msg) is tuple and len(msg) == 2 and isinstance(msg[0], Ref):
+                self.dist.reply(msg[0].num, True, "pong" if msg[1] == "yes" else "pang")
+        elif to.num == IO_SERVER:         # what a call we made printed over there
+            self._io_request(msg)
+        else:
+            proc = _table.procs.get(to.num)
+            if proc is not None:
+                batch.add(proc, msg)
+
+    def _to_name(self, peer, sender, name: str, msg, batch) -> None:
+        service = SERVICES.get(name)
+        if service is not None:
+            service(self, peer, sender, msg)
+            return
+        proc = _table.names.get(name)
+        if proc is not None:
+            batch.add(proc, msg)
+
+    def _io_request(self, msg) -> None:
+        if type(msg) is not tuple or len(msg) != 4 or msg[0] != "io_request":
+            return
+        _, sender, reply_as, request = msg
+        text = _put_chars(request)
+        if text is not None:
+            console.emit(1, text, self.name)
+        answer = (Atom("io_reply"), reply_as, Atom("ok") if text is not None
+                  else (Atom("error"), Atom("request")))
+        peer = self.dist.peers.get(self.name)
+        if peer is not None and isinstance(sender, Pid):
+            peer.channel.send_later(self._frame((SEND_OP, EMPTY, sender), answer))
+
+    def send_frame(self, peer, control: tuple, msg=_NOTHING) -> None:
+        """A control message (and message) from a pool thread, which may block."""
+        peer.channel.send(self._frame(control, msg))
+
+    def send(self, peer, to: Pid, msg) -> None:
+        """A message to a pid there, from a thread that may not block (send_later)."""
+        peer.channel.send_later(self._frame((SEND_OP, EMPTY, to), msg))
+
+    def spawn_reply(self, peer, ref: Ref, caller: Pid, flags: int, result) -> None:
+        self.send_frame(peer, (SPAWN_REPLY, ref, caller, flags, result))
+
+    def down(self, peer, pid: Pid, watcher: Pid, ref: Ref, reason) -> None:
+        self.send_frame(peer, (MONITOR_P_EXIT, pid, watcher, ref, reason))
+
+    def exit(self, peer, pid: Pid, linked: Pid, reason) -> None:
+        self.send_frame(peer, (EXIT, pid, linked, reason))
+
+
+def _erpc_result(reason, node: str) -> tuple[bool, object]:
+    """The exit reason of ``erpc:execute_call`` as (ok, value) for the caller."""
+    if type(reason) is tuple and len(reason) >= 3 and reason[1] == "return":
+        return True, reason[2]
+    if reason == "noconnection":
+        return False, BadRpc("nodedown", node, f"the connection to {node} was lost")
+    if type(reason) is tuple and len(reason) == 4 and reason[1] == "error":
+        term = (Atom("EXIT"), (reason[2], reason[3]))
+        what = f"{reason[2]!r}" if reason[2] != "undef" else \
+            f"undef: {_mfa(reason[3])} is not defined on {node}"
+        return False, BadRpc(term, node, what)
+    if type(reason) is tuple and len(reason) == 3:
+        term = (Atom("EXIT"), reason[2]) if reason[1] == "exit" else reason[2]
+        return False, BadRpc(term, node, f"{reason[1]}: {reason[2]!r}")
+    return False, BadRpc((Atom("EXIT"), reason), node, f"{reason!r}")
+
+
+def _mfa(stack) -> str:
+    try:
+        mod, fun, args = stack[0][:3]
+        return f"{mod}.{fun}/{args if isinstance(args, int) else len(args)}"
+    except (TypeError, IndexError, ValueError):
+        return "the function"
+
+
+# ---------------------------------------------------------------- helpers
+
+def _message(item: tuple):
+    return item[2] if len(item) == 3 else (Pid(item[3], item[4]), item[2])
+
+
+def _reason(reason):
+    """A pydist exit reason as an Erlang term: the usual atoms stay atoms."""
+    if isinstance(reason, str) and reason in _SIMPLE_REASONS:
+        return Atom(reason)
+    return sendable(reason)
+
+
+def _put_chars(request) -> str | None:
+    """The text of an io request: ``{put_chars, Enc, Chars}`` (Elixir's IO.puts);
+    ``io:format`` requests are shown as their format and arguments."""
+    if type(request) is not tuple:
+        return None
+    if len(request) == 3 and request[0] == "put_chars":
+        return _chars(request[2])
+    if len(request) == 5 and request[0] == "put_chars":   # {put_chars, Enc, M, F, A}
+        return f"{request[2]}:{request[3]}{tuple(request[4])!r}\n"
+    return None
+
+
+def _chars(data) -> str:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    if isinstance(data, list):
+        return "".join(chr(c) if isinstance(c, int) else _chars(c) for c in data)
+    return str(data)
+
+
+def _forget(target, ref, link_from) -> None:
+    """Drop a monitor (by ref) or a link (by the linking pid) on a local process."""
+    with _table.lock:
+        proc = _table.lookup(target) if isinstance(target, Pid) else \
+            _table.names.get(str(target))
+        if proc is None:
+            return
+        if ref is not None:
+            proc.watchers.pop(ref, None)
+        else:
+            for key in [k for k, w in proc.watchers.items()
+                        if isinstance(k, Link) and w == link_from]:
+                del proc.watchers[key]

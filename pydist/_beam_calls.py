@@ -1,0 +1,176 @@
+"""What a BEAM node asks of this node: calls, spawns, and the names that answer here.
+
+Erlang's twins: ``erpc:execute_call`` (each ``:rpc.call``/``:erpc.call`` into this node
+is a SPAWN_REQUEST of it, answered by the exit reason of the "process" that ran it),
+``rex`` (the rpc server that erl_interface programs ask), and ``net_kernel`` (which
+answers ``Node.ping``). Each call runs on the node's call pool (``_pool``), as pydist's
+own calls do (``_calls``), with the caller's group leader: what it prints goes back.
+The connection's ``_beam.Beam`` writes the answers.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import _etf
+from ._calls import _resolve, apply_here, remote_error
+from ._errors import BadRpc
+from ._process import Pid, Ref, _table, spawn
+from ._registry import add_watcher
+from ._transport import CALL, encode
+
+__all__ = ["Link", "SERVICES", "serve_spawn", "sendable"]
+
+Atom = _etf.Atom
+
+
+class Link(Ref):
+    """A link is kept as a watcher whose ref is a _Link: its DOWN goes out as EXIT."""
+
+    __slots__ = ()
+
+
+
+# ---------------------------------------------------------------- the services
+
+def _net_kernel(beam, peer, sender, msg) -> None:
+    """``{'$gen_call', {From, Tag}, {is_auth, Node}}``: Node.ping's question."""
+    if type(msg) is tuple and len(msg) == 3 and msg[0] == "$gen_call":
+        frm, tag = msg[1]
+        answer = Atom("yes") if type(msg[2]) is tuple and msg[2][:1] == ("is_auth",) \
+            else Atom("not_supported")
+        beam.send(peer, frm, (tag, answer))
+
+
+def _rex(beam, peer, sender, msg) -> None:
+    """erl_interface's rpc: ``{From, {call, M, F, A, GL}}`` -> ``{rex, Reply}``."""
+    if type(msg) is not tuple or len(msg) != 2 or not isinstance(msg[0], Pid):
+        return
+    frm, request = msg
+    if request == "features_request":
+        beam.send(peer, frm, (Atom("features_reply"), Atom(beam.dist.name), [Atom("erpc")]))
+    elif type(request) is tuple and len(request) == 5 and request[0] == "call":
+        beam.dist.pool.submit(_serve_rex, beam, peer, frm, request)
+
+
+def _serve_rex(beam, peer, frm, request) -> None:
+    _, mod, fun, args, leader = request
+    ok, value = _apply(beam, mod, fun, args, leader)
+    if not ok:
+        value = (Atom("badrpc"), (Atom("EXIT"), value[2:] if len(value) == 4 else value))
+    beam.send(peer, frm, (Atom("rex"), sendable(value)))
+
+
+def _mesh(beam, peer, sender, msg) -> None:
+    """``{nodeup, Node}`` from our watcher on a BEAM node (see ``mesh``)."""
+    if type(msg) is tuple and len(msg) == 2 and msg[0] == "nodeup":
+        node = str(msg[1])
+        if node != beam.dist.name and node not in beam.dist.peers:
+            threading.Thread(target=beam.dist.connect, args=(node,), daemon=True,
+                             name=f"pydist-connect-{node}").start()
+
+
+SERVICES = {"net_kernel": _net_kernel, "rex": _rex, "pydist_mesh": _mesh}
+
+# Erlang builds its mesh with `global`, which this node does not speak. Instead it
+# leaves on each BEAM node it connects to a small process, written in Erlang and
+# evaluated there, that names every node that node knows now and every one that comes
+# later; this node connects to each. It ends when this node goes.
+MESH_WATCHER = """
+Py = '{me}',
+erlang:monitor_node(Py, true),
+ok = net_kernel:monitor_nodes(true),
+Tell = fun(N) -> erlang:send({{pydist_mesh, Py}}, {{nodeup, N}}) end,
+lists:foreach(Tell, nodes()),
+Loop = fun L() -> receive {{nodeup, N}} -> Tell(N), L(); {{nodedown, Py}} -> ok;
+                          _ -> L() end end,
+Loop().
+"""
+
+
+def mesh(dist, node: str) -> None:
+    """Start the mesh watcher on ``node`` (run in a process of its own)."""
+    def call(mod: str, fun: str, args: list):
+        return dist.request(node, CALL, encode((mod, fun, args)), True, timeout=5.0)
+    try:
+        source = MESH_WATCHER.format(me=dist.name.replace("'", "\\'"))
+        _, tokens, _ = call("erl_scan", "string", [[ord(c) for c in source]])
+        _, exprs = call("erl_parse", "parse_exprs", [tokens])
+        bindings = call("erl_eval", "new_bindings", [])
+        dist.send_item(node, (CALL, next(_table.refs), 0, encode(
+            ("erl_eval", "exprs", [exprs, bindings])), False))
+    except (BadRpc, ValueError, TypeError) as exc:
+        if node in dist.peers:            # (a node that is gone has no mesh to join)
+            dist.log(f"could not join the mesh of {node}: {exc}")
+
+
+# ---------------------------------------------------------------- serving calls
+
+def serve_spawn(beam, peer, control: tuple, args) -> None:
+    """A SPAWN_REQUEST: ``erpc:call``/``cast`` (a call on this pool thread), or
+    ``Node.spawn(node, M, F, A)`` (a pydist process)."""
+    _, ref, caller, leader, (mod, fun, arity), opts = control
+    monitor, link = "monitor" in opts, "link" in opts
+    if (mod, fun) in (("erpc", "execute_call"), ("erpc", "execute_cast")):
+        pid = Pid(None, next(_table.counter))
+        beam.spawn_reply(peer, ref, caller, 2 * monitor + link, pid)
+        if fun == "execute_call":
+            tag, mod, fun, args = args
+            ok, value = _apply(beam, mod, fun, args, leader)
+            reason = (tag, Atom("return"), sendable(value)) if ok else (tag, *value)
+        else:
+            _apply(beam, *args, leader)
+            reason = Atom("normal")
+        if monitor:
+            beam.down(peer, pid, caller, ref, reason)
+        if link:
+            beam.exit(peer, pid, caller, reason)
+        return
+    try:
+        target = _resolve(str(mod), str(fun), beam.dist.name)
+        pid = spawn(target, *args, group_leader=leader)
+    except BadRpc:
+        beam.spawn_reply(peer, ref, caller, 0, Atom("badarg"))
+        return
+    beam.spawn_reply(peer, ref, caller, 2 * monitor + link, pid)
+    if monitor:
+        add_watcher(ref, caller, pid)
+    if link:
+        add_watcher(Link(beam.name, next(_table.refs)), caller, pid)
+
+
+def _apply(beam, mod, fun, args, leader) -> tuple[bool, object]:
+    """Run ``mod.fun(*args)`` with ``leader`` as group leader: (True, value) or (False,
+    (Atom("error"), reason, stack)) in erpc's words."""
+    node = beam.dist.name
+    local = _table.local
+    local.leader, local.proc = leader if isinstance(leader, Pid) else None, None
+    stack = [(Atom(str(mod)), Atom(str(fun)), list(args), [])]
+    try:
+        if not isinstance(args, list):
+            raise BadRpc("badarg", node, "the arguments are not a list")
+        return True, apply_here(str(mod), str(fun), args, node)
+    except BadRpc as exc:
+        if exc.reason == "undef":
+            return False, (Atom("error"), Atom("undef"), stack)
+        return False, (Atom("error"), (Atom(exc.remote_type or exc.reason),
+                                       exc.remote_message or exc.detail), stack)
+    except BaseException as exc:       # noqa: BLE001 - any failure is the caller's answer
+        err = remote_error(exc, node)
+        return False, (Atom("error"), (Atom(err.remote_type), err.remote_message), stack)
+    finally:
+        if local.proc is not None:
+            _table.exit(local.proc, "normal")
+        local.leader = local.proc = None
+
+
+
+def sendable(value):
+    """``value``, or its text if it has no Erlang form (a Python object)."""
+    try:
+        _etf.encode(value, "nonode@nohost", 0)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
