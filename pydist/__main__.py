@@ -14,7 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--sname", metavar="NAME", help="short name: gus -> gus@<this host>")
     who.add_argument("--name", metavar="NAME@HOST", help="long name, e.g. gus@127.0.0.1")
     p.add_argument("--cookie", help="the shared secret (default: PYDIST_COOKIE, "
-                   "else ~/.pydist.cookie)")
+                   "else ~/.erlang.cookie)")
     p.add_argument("--tls", metavar="FOLDER", help="encrypt every connection with the "
                    "certificates in FOLDER (made by `python -m pydist tls FOLDER`)")
     sub = p.add_subparsers(dest="command")

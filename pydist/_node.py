@@ -33,11 +33,12 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _cookie(cookie: str | bytes | None) -> bytes:
-    """``cookie=``, else ``PYDIST_COOKIE``, else ``~/.pydist.cookie`` (made once, 0600)."""
+    """``cookie=``, else ``PYDIST_COOKIE``, else ``~/.erlang.cookie``: Erlang's own file,
+    so that iex and pydist share it (made once, 0600, if missing)."""
     if cookie is None:
         cookie = os.environ.get("PYDIST_COOKIE") or None
     if cookie is None:
-        path = Path(os.environ.get("HOME", str(Path.home()))) / ".pydist.cookie"
+        path = Path(os.environ.get("HOME", str(Path.home()))) / ".erlang.cookie"
         if not path.exists():
             _make_cookie_file(path)
         cookie = _read_cookie_file(path)

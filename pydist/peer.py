@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 import time
 
-from . import _names
+from . import _epmd, _names
 from . import _transport as wire
 from ._console import STDOUT, console
 from ._errors import PydistError
@@ -38,8 +39,9 @@ STOP_TIMEOUT = 3.0
 class Peer:
     """A node running in a child OS process. ``.node`` is its name."""
 
-    def __init__(self, node: str, process: subprocess.Popen, watch_fd: int):
-        self.node, self.process, self._watch_fd = node, process, watch_fd
+    def __init__(self, node: str, process: subprocess.Popen, watch_fd: int,
+                 beam: bool = False):
+        self.node, self.process, self._watch_fd, self.beam = node, process, watch_fd, beam
         self.os_pid = process.pid
 
     def __repr__(self) -> str:
@@ -52,10 +54,13 @@ class Peer:
         if dist is not None and self in dist.children:    # started and connected
             dist.children.remove(self)
             peer = dist.peers.get(self.node)
-            if peer is not None:
+            if peer is not None and not self.beam:
                 peer.channel.send(wire.encode_parts((wire.STOP,)))
         else:
             dist = None
+        if self.beam and self._watch_fd >= 0:   # its lifeline is its stdin: it halts
+            os.close(self._watch_fd)
+            self._watch_fd = -1
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -75,7 +80,8 @@ class Peer:
         self.stop()
 
 
-def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
+def start(name: str, *, elixir: bool = False, load: str | list[str] = (),
+          timeout: float = START_TIMEOUT) -> Peer:
     """Start node ``name`` in a new OS process, connected to this one; returns a ``Peer``.
 
     Elixir: opening a second terminal with ``iex --sname server``. This process must
@@ -83,6 +89,10 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
     (a notebook run again from the top) stops the old peer first: you get a fresh one.
     The peer has a process group of its own, so the stop button (Ctrl-C) interrupts
     the cell that waits, never the peers.
+
+    ``elixir=True`` starts a real Elixir node instead (``elixir --sname server``, with
+    this node's cookie), which first compiles the files in ``load`` (e.g. the
+    article's ``product_stock.ex``); see ``_beam``.
     """
     dist = _table.dist_required("peer.start")
     if not isinstance(name, str):
@@ -94,6 +104,9 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
                          f"give just the name, e.g. peer.start({target.name!r})")
     for old in [child for child in dist.children if child.node == target.full]:
         old.stop()                               # run again: a fresh peer, as the cell says
+    if elixir:
+        return _start_elixir(dist, target, [load] if isinstance(load, str) else list(load),
+                             timeout)
     read_end, write_end = os.pipe()              # the peer's lifeline
     env = dict(os.environ, PYDIST_COOKIE=dist.cookie.decode(),
                PYTHONPATH=os.pathsep.join(os.path.abspath(p or ".") for p in sys.path),
@@ -105,7 +118,10 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         pass_fds=(read_end,), env=env, cwd=os.getcwd(), start_new_session=True)
     os.close(read_end)
-    handle = Peer(target.full, process, write_end)
+    return _started(Peer(target.full, process, write_end), dist, timeout)
+
+
+def _started(handle: Peer, dist, timeout: float) -> Peer:
     try:
         _wait_ready(handle, dist, timeout)
     except BaseException:                       # failed, or the stop button: no half peer
@@ -114,6 +130,49 @@ def start(name: str, *, timeout: float = START_TIMEOUT) -> Peer:
     dist.children.append(handle)
     console.dirty = True
     return handle
+
+
+# An Elixir peer's lifeline is its stdin: it halts when that ends (its starter gone).
+ELIXIR_MAIN = """
+spawn(fn ->
+  loop = fn loop -> if IO.read(:stdio, :line) in [:eof, {:error, :terminated}],
+                    do: System.halt(0), else: loop.(loop) end
+  loop.(loop)
+end)
+true = Node.connect(:"%(parent)s")
+IO.puts("%(ready)s")
+Process.sleep(:infinity)
+"""
+
+
+def _start_elixir(dist, target, files: list[str], timeout: float) -> Peer:
+    """``elixir --sname NAME --cookie C -r FILE... -e MAIN`` (see ELIXIR_MAIN)."""
+    if shutil.which("elixir") is None:
+        raise PydistError("Elixir is not installed here: apt-get install elixir (Debian, "
+                          "Ubuntu), brew install elixir (macOS), or see "
+                          "https://elixir-lang.org/install.html")
+    for path in files:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"peer.start(..., load={path!r}): no such file here "
+                                    f"({os.getcwd()})")
+    kind = "--name" if target.long else "--sname"
+    command = ["elixir", kind, target.full, "--cookie", dist.cookie.decode(),
+               "--erl", f"-kernel inet_dist_use_interface {_erl_ip(target.address())}"]
+    for path in files:
+        command += ["-r", path]
+    command += ["-e", ELIXIR_MAIN % {"parent": dist.name, "ready": READY}]
+    read_end, write_end = os.pipe()
+    env = dict(os.environ, ERL_EPMD_PORT=str(_epmd.epmd_port()))
+    process = subprocess.Popen(command, stdin=read_end, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
+                               start_new_session=True)
+    os.close(read_end)
+    return _started(Peer(target.full, process, write_end, beam=True), dist, timeout)
+
+
+def _erl_ip(address: str) -> str:
+    """``127.0.0.1`` as Erlang's tuple ``{127,0,0,1}``."""
+    return "{" + address.replace(".", ",") + "}"
 
 
 def _wait_ready(handle: Peer, dist, timeout: float) -> None:

@@ -313,16 +313,16 @@ def test_many_first_starts_at_once_all_get_the_same_cookie(tmp_path, monkeypatch
     assert not failed, f"{failed} of {STARTERS} simultaneous first starts failed"
     cookies = {(tmp_path / f"got{i}").read_bytes() for i in range(STARTERS)}
     assert len(cookies) == 1, "simultaneous first starts got different cookies"
-    assert (tmp_path / ".pydist.cookie").stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pydist")] == \
-        [".pydist.cookie"], "temporary cookie files were left behind"
+    assert (tmp_path / ".erlang.cookie").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == \
+        [".erlang.cookie"], "temporary cookie files were left behind"
 
 
 def test_a_cookie_file_others_can_read_is_refused_with_the_fix(tmp_path, monkeypatch):
     from pydist._node import _cookie
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("PYDIST_COOKIE")
-    path = tmp_path / ".pydist.cookie"
+    path = tmp_path / ".erlang.cookie"
     path.write_text("secret")
     path.chmod(0o644)
     with pytest.raises(PydistError, match=rf"{path}.*chmod 600 {path}"):

@@ -174,7 +174,7 @@ def test_the_cookie_file_is_created_once_and_private(tmp_path):
         Node.start("cookie_t"); print(Node.get_cookie()); Node.stop()"""
     env = {"HOME": str(tmp_path), "PYDIST_COOKIE": ""}
     first, second = python(code, env=env), python(code, env=env)
-    cookie_file = tmp_path / ".pydist.cookie"
+    cookie_file = tmp_path / ".erlang.cookie"
     assert first.stdout.strip() == second.stdout.strip() == cookie_file.read_text().strip()
     assert stat.S_IMODE(cookie_file.stat().st_mode) == 0o600
     assert python(code, env={**env, "PYDIST_COOKIE": "env"}).stdout.strip() == "env"
