@@ -26,7 +26,7 @@ from ._beam_calls import SERVICES, Link, sendable, serve_spawn
 from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
-from ._process import USER, Pid, Ref, _table
+from ._process import FIRST_PID, USER, Pid, Ref, _table
 from ._registry import add_watcher
 from ._transport import _FRAME, CALL, DEMONITOR, DOWN, IO, MONITOR, PING, REG_SEND, SEND
 from ._transport import SPAWN as SPAWN_ITEM
@@ -145,6 +145,8 @@ class Beam:
         batch.flush()                     # a signal never overtakes earlier messages
         if op == MONITOR_P:
             _, watcher, target, ref = control
+            if isinstance(target, Pid) and target.is_local() and target.num < FIRST_PID:
+                return                    # IO_SERVER, REPLIES: services never go down
             if isinstance(target, Pid) or target not in SERVICES:
                 add_watcher(ref, watcher, target if isinstance(target, Pid)
                             else (str(target), self.dist.name))
@@ -198,17 +200,46 @@ class Beam:
             batch.add(proc, msg)
 
     def _io_request(self, msg) -> None:
-        if type(msg) is not tuple or len(msg) != 4 or msg[0] != "io_request":
-            return
-        _, sender, reply_as, request = msg
-        text = _put_chars(request)
+        """Erlang's io protocol: what a process there printed, its group leader being
+        this node (a call we made, or what that call spawned). Shown here, labelled."""
+        if type(msg) is tuple and len(msg) == 4 and msg[0] == "io_request":
+            self.dist.pool.submit(self._serve_io, *msg[1:])
+
+    def _serve_io(self, sender, reply_as, request) -> None:
+        try:
+            text = self._io_text(request)
+        except (BadRpc, TypeError):
+            text = None
         if text is not None:
             console.emit(1, text, self.name)
         answer = (Atom("io_reply"), reply_as, Atom("ok") if text is not None
                   else (Atom("error"), Atom("request")))
         peer = self.dist.peers.get(self.name)
         if peer is not None and isinstance(sender, Pid):
-            peer.channel.send_later(self._frame((SEND_OP, EMPTY, sender), answer))
+            self.send_frame(peer, (SEND_OP, EMPTY, sender), answer)
+
+    def _io_text(self, request) -> str | None:
+        """The text of ``{put_chars, [Encoding,] Chars}``; ``{put_chars, [Encoding,] M,
+        F, A}`` (io:format) is formatted by the BEAM node itself, with a call there."""
+        if type(request) is not tuple or not request:
+            return None
+        if request[0] == "requests" and len(request) == 2:
+            parts = [self._io_text(r) for r in request[1]]
+            return None if None in parts else "".join(parts)
+        if request[0] != "put_chars" or len(request) not in (2, 3, 4, 5):
+            return None
+        if len(request) <= 3:
+            return _chars(request[-1])
+        mod, fun, args = request[-3:]
+        try:
+            chars = self.dist.request(self.name, CALL, (str(mod), str(fun), list(args)), True,
+                                      timeout=5.0)
+        finally:
+            local = _table.local              # this pool thread was a process for the call
+            if getattr(local, "proc", None) is not None:
+                _table.exit(local.proc, "normal")
+                local.proc = None
+        return _chars(chars)
 
     def send_frame(self, peer, control: tuple, msg=_NOTHING) -> None:
         """A control message (and message) from a pool thread, which may block."""
@@ -237,7 +268,7 @@ def _erpc_result(reason, node: str) -> tuple[bool, object]:
     if type(reason) is tuple and len(reason) == 4 and reason[1] == "error":
         term = (Atom("EXIT"), (reason[2], reason[3]))
         what = f"{reason[2]!r}" if reason[2] != "undef" else \
-            f"undef: {_mfa(reason[3])} is not defined on {node}"
+            f"{_mfa(reason[3])} is not defined on {node}"
         return False, BadRpc(term, node, what)
     if type(reason) is tuple and len(reason) == 3:
         term = (Atom("EXIT"), reason[2]) if reason[1] == "exit" else reason[2]
@@ -247,8 +278,8 @@ def _erpc_result(reason, node: str) -> tuple[bool, object]:
 
 def _mfa(stack) -> str:
     try:
-        mod, fun, args = stack[0][:3]
-        return f"{mod}.{fun}/{args if isinstance(args, int) else len(args)}"
+        mod, fun, args = stack[0][:3]                # Elixir's words: String.upcase/1
+        return f"{repr(mod).lstrip(':')}.{fun}/{args if isinstance(args, int) else len(args)}"
     except (TypeError, IndexError, ValueError):
         return "the function"
 
@@ -264,18 +295,6 @@ def _reason(reason):
     if isinstance(reason, str) and reason in _SIMPLE_REASONS:
         return Atom(reason)
     return sendable(reason)
-
-
-def _put_chars(request) -> str | None:
-    """The text of an io request: ``{put_chars, Enc, Chars}`` (Elixir's IO.puts);
-    ``io:format`` requests are shown as their format and arguments."""
-    if type(request) is not tuple:
-        return None
-    if len(request) == 3 and request[0] == "put_chars":
-        return _chars(request[2])
-    if len(request) == 5 and request[0] == "put_chars":   # {put_chars, Enc, M, F, A}
-        return f"{request[2]}:{request[3]}{tuple(request[4])!r}\n"
-    return None
 
 
 def _chars(data) -> str:
