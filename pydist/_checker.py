@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -36,7 +37,8 @@ IMPORT_TIMEOUT = float(os.environ.get("PYDIST_CHECK_IMPORT_TIMEOUT", 10))
 RUN_TIMEOUT = 180.0          # seconds a whole exercise may take
 NOTEBOOKS = {"01": "01_naming_nodes", "02": "02_ping_connect_list", "03": "03_rpc",
              "04": "04_processes", "05": "05_cross_process_replies", "06": "06_stock_central",
-             "07": "07_the_missing_file", "08": "08_when_nodes_fail"}
+             "07": "07_the_missing_file", "08": "08_when_nodes_fail",
+             "09": "09_python_meets_the_beam"}
 _PYDIST = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -139,6 +141,11 @@ def _run(number: str, kind: str, only: int | None, results_file: str) -> int:
     if exercise is None:
         return 2
     checks = _load(checks_folder / f"check_{number}.py", f"check_{number}")
+    needs = getattr(checks, "NEEDS", None)            # e.g. "elixir", for exercise 09
+    if needs and shutil.which(needs) is None:
+        print(f"  skipped: {checks.NEEDS_WHY}")
+        Path(results_file).write_text("{}")
+        return 0
     _record_crashes()
     from pydist import Node
     if getattr(checks, "NODE", False):

@@ -17,6 +17,11 @@ def check(*args, cwd=ROOT, env=None):
                           env={**os.environ, **(env or {})})
 
 
+# Every exercise; 09 needs Elixir, and without it the checker says so and skips it.
+EXERCISES = len(list((ROOT / "solutions").glob("ex[0-9][0-9]_*.py"))) - \
+    (shutil.which("elixir") is None)
+
+
 def results(output: str) -> dict[str, tuple[int, int]]:
     """{exercise: (passed, failed)} from "Exercise 04: ..." and "2/4 tasks pass." lines."""
     found = re.findall(r"^Exercise (\d\d):.*?^(\d+)/(\d+) tasks pass", output, re.M | re.S)
@@ -38,7 +43,7 @@ def test_stub_generation_replaces_only_the_marked_blocks():
 def test_every_solution_passes_every_task():
     r = check("--all", "--solutions")
     found = results(r.stdout)
-    assert len(found) == 8, r.stdout + r.stderr
+    assert len(found) == EXERCISES, r.stdout + r.stderr
     assert all(failed == 0 and passed > 0 for passed, failed in found.values()), r.stdout
     assert r.returncode == 0
 
@@ -46,7 +51,7 @@ def test_every_solution_passes_every_task():
 def test_every_untouched_stub_fails_every_task(tmp_path):
     r = check("--all", cwd=_course(tmp_path))     # a copy: the learner's progress stays
     found = results(r.stdout)
-    assert len(found) == 8, r.stdout + r.stderr
+    assert len(found) == EXERCISES, r.stdout + r.stderr
     assert all(passed == 0 and failed > 0 for passed, failed in found.values()), r.stdout
     assert r.returncode == 1
     assert "not done yet" in r.stdout
@@ -83,6 +88,8 @@ def _course(tmp_path):
     for folder in ("exercises", "solutions"):
         shutil.copytree(ROOT / folder, course / folder,
                         ignore=shutil.ignore_patterns(".progress.json", "*.bak"))
+    (course / "notebooks").mkdir()                 # exercise 09 loads the notebook's Elixir
+    shutil.copy(ROOT / "notebooks" / "product_stock.ex", course / "notebooks")
     return course
 
 
@@ -138,3 +145,12 @@ def test_one_task_hints_one_at_a_time_progress_and_reset(tmp_path):
     r = check("--reset", "04", cwd=course)
     assert "untouched stub again" in r.stdout and "not done yet" in stub.read_text()
     assert "BEGIN SOLUTION" in (course / "exercises" / "ex04_processes.py.bak").read_text()
+
+
+def test_without_elixir_exercise_09_says_how_to_install_it(tmp_path):
+    """A learner without Elixir: exercise 09 is skipped with the install command."""
+    (tmp_path / "bin").mkdir()                     # a PATH where no elixir is found
+    r = check("09", env={"PATH": str(tmp_path / "bin")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "skipped: exercise 09 needs Elixir: apt-get install -y erlang-base elixir" \
+        in r.stdout, r.stdout
