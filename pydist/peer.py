@@ -157,7 +157,8 @@ def _start_elixir(dist, target, files: list[str], timeout: float) -> Peer:
                                     f"({os.getcwd()})")
     kind = "--name" if target.long else "--sname"
     command = ["elixir", kind, target.full, "--cookie", dist.cookie.decode(),
-               "--erl", f"-kernel inet_dist_use_interface {_erl_ip(target.address())}"]
+               "--erl", f"-kernel inet_dist_use_interface {_erl_ip(target.address())} "
+               "-start_epmd false"]          # our mapper runs: never leave an epmd behind
     for path in files:
         command += ["-r", path]
     command += ["-e", ELIXIR_MAIN % {"parent": dist.name, "ready": READY}]
