@@ -89,8 +89,11 @@ def dial(conn, me: str, creation: int, target: str, cookie: bytes) -> Handshake:
     # step 4: send_challenge_reply
     mine = secrets.randbits(32)
     _send(fd, _REPLY.pack(b"r", mine, digest(cookie, other.challenge)))
-    # step 5: recv_challenge_ack
-    ack = _recv(fd)
+    # step 5: recv_challenge_ack (a BEAM node that dislikes our digest just closes)
+    try:
+        ack = _recv(fd)
+    except EOFError:
+        raise AuthenticationError(f"{target} closed the connection at our cookie") from None
     if len(ack) != _ACK.size or ack[:1] != b"a":
         raise AuthenticationError(f"{target} refused our cookie")
     if not secrets.compare_digest(_ACK.unpack(ack)[1], digest(cookie, mine)):

@@ -283,3 +283,80 @@ def test_a_python_node_joins_a_beam_cluster_and_later_nodes_reach_it(node):
     finally:
         b.stop()
         a.stop()
+
+
+def test_a_cookie_the_elixir_node_does_not_share_is_refused_from_python_too(node, capfd):
+    name = unique("other")
+    elixir = elixir_script(name, "IO.puts(:ready); Process.sleep(10_000)", cookie="other")
+    try:
+        assert elixir.stdout.readline().strip() == "ready"
+        assert Node.connect(f"{name}@{HOST}") is False
+        assert Node.ping(f"{name}@{HOST}") == "pang"
+        err = capfd.readouterr().err
+        assert "the cookies differ" in err, err
+    finally:
+        elixir.kill()
+        elixir.communicate(timeout=10)
+
+
+def test_an_idle_connection_to_elixir_outlives_pydists_heartbeat():
+    """Our ticks keep the BEAM node content; its ticks (every 15 s) never trip our
+    heartbeat, which for a BEAM node waits Erlang's tick time."""
+    Node.start(unique(), heartbeat=0.5)
+    try:
+        server = peer.start(unique("ex"), elixir=True)
+        try:
+            time.sleep(2.0)                        # four heartbeats of silence from Elixir
+            assert server.node in Node.list()
+            assert ex(server.node, "Node.list()") == [Node.self()]
+        finally:
+            server.stop()
+    finally:
+        Node.stop()
+
+
+def test_a_disconnect_is_nodedown_and_the_next_call_connects_again(beam):
+    name, _ = beam
+    Node.monitor(name)
+    assert Node.disconnect(name) is True
+    assert receive(timeout=5) == ("nodedown", name)
+    assert name not in Node.list()
+    assert ex(name, "Node.list()") == [Node.self()], "a call connects again"
+
+
+def test_an_exit_signal_from_elixir_is_a_message_for_a_python_process(beam):
+    """Python processes trap exits: Process.exit(pid, :kill) from Elixir arrives as
+    ("EXIT", from, reason) instead of killing a thread."""
+    name, _ = beam
+    ex(name, "Process.exit(pid, :kill)", pid=self())
+    msg = receive(timeout=5)
+    assert msg[0] == "EXIT" and msg[2] == "kill" and msg[1].node == name, msg
+
+
+def test_killing_the_python_node_is_nodedown_in_elixir_at_once():
+    name = unique("pyk")
+    node = spawn_python(f"""
+        import sys
+        from pydist import Node
+        Node.start("{name}")
+        print("ready", flush=True)
+        sys.stdin.read()""")
+    try:
+        assert node.stdout.readline().strip() == "ready"
+        watcher = elixir_script(unique("watch"), f"""
+            true = Node.connect(:"{name}@{HOST}")
+            Node.monitor(:"{name}@{HOST}", true)
+            IO.puts("watching")
+            t = System.monotonic_time(:millisecond)
+            receive do
+              {{:nodedown, _}} ->
+                IO.puts("nodedown after #{{System.monotonic_time(:millisecond) - t}} ms")
+            after 10_000 -> IO.puts("no nodedown") end""")
+        assert watcher.stdout.readline().strip() == "watching"
+        node.kill()
+        out = finish(watcher)
+        assert "nodedown after" in out, out
+        assert int(out.split("nodedown after ")[1].split()[0]) < 2000, out
+    finally:
+        node.kill()
+        node.wait(10)
