@@ -34,6 +34,7 @@ from pathlib import Path
 from pydist import Node, peer, receive, rpc, send
 from pydist import self as self_pid
 
+from . import beam
 from . import concurrency as cc
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +43,7 @@ MESSAGE = ("add", {"name": "nike", "qty": 30})
 ERLANG = {"rpc": "85 µs", "msg": "80 µs", "oneway": "420k msg/s", "bulk": "2.5 GB/s",
           "connect": "5 ms", "peer": "0.18 s", "nodedown": "5 ms", "notebooks": "—",
           "conc": "", "pairs": "", "overlap": "", "mailbox": "0.46 ms at 100k", "procs": "",
-          "idle": "0.00–0.04 CPU-s"}
+          "idle": "0.00–0.04 CPU-s", "beam": ""}
 
 
 # ---------------------------------------------------------------- contenders
@@ -344,6 +345,9 @@ def one_round(quick: bool) -> dict[str, list]:
             [contenders["pydist"].peer_start() for _ in range(3)]))
         record("nodedown", "pydist", statistics.median(
             [contenders["pydist"].nodedown() * 1e3 for _ in range(3)]))
+        if beam.available():                  # pydist and real Elixir nodes (bench/beam.py)
+            for (workload, name), value in beam.round_trips(int(1000 * scale)).items():
+                record(workload, name, value)
     finally:
         for c in contenders.values():
             c.close()
@@ -419,6 +423,10 @@ WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor 
     ("peer", "peer.start until it answers (s)", "s", False, ("value", 0.3)),
     ("nodedown", "nodedown after kill -9 (ms)", "ms", False, ("value", 50.0)),
     ("notebooks", "the notebook suite under nbval (s)", "s", False, ("value", 60.0)),
+    ("beam/rpc", "rpc round trip with real Elixir nodes, unpinned (median µs)", "µs", False,
+     None),
+    ("beam/msg", "message round trip with real Elixir nodes, unpinned (median µs)", "µs",
+     False, None),
 ]
 
 

@@ -1,0 +1,80 @@
+"""Round trips between a pydist node and real Elixir nodes, beside Elixir and Elixir.
+
+Run by ``python -m bench`` when Elixir is installed. Two Elixir peers (``peer.start(...,
+elixir=True)``), each with an echo process registered as ``:echo``; every figure is the
+median of one round trip, in µs, unpinned:
+
+- rpc: ``rpc.call(ex, "erlang", "+", [1, 2])`` from pydist; ``:rpc.call`` from one Elixir
+  node to the other; ``:rpc.call(py, :operator, :add, [1, 2])`` from Elixir into pydist;
+- msg: ``send`` + ``receive`` to the echo process, from pydist and from the other Elixir node.
+
+The Elixir side times itself with ``:timer.tc`` in a loop on its own node, so the call
+that starts the loop is not counted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+
+from pydist import Atom, Node, peer, receive, rpc, send
+from pydist import self as self_pid
+
+ECHO = """
+loop = fn loop -> receive do {from, msg} -> send(from, msg); loop.(loop) end end
+Process.register(spawn(fn -> loop.(loop) end), :echo)
+"""
+
+# n round trips timed one by one on an Elixir node; prints nothing, returns the median.
+TIMED = """
+times = for _ <- 1..n, do: elem(:timer.tc(fn -> {call} end), 0)
+Enum.at(Enum.sort(times), div(n, 2))
+"""
+
+
+def available() -> bool:
+    return shutil.which("elixir") is not None
+
+
+def _ex(node: str, code: str, **binding):
+    variables = [(Atom(k), v) for k, v in binding.items()]
+    return rpc.call(node, "Elixir.Code", "eval_string", [code, variables], timeout=120)[0]
+
+
+def _median_us(call, n: int) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
+
+
+def round_trips(n: int) -> dict[tuple[str, str], float]:
+    """{(workload, contender): median µs} for the rows described above."""
+    one = peer.start(f"benchex1x{id(n) % 10000}", elixir=True)
+    two = peer.start(f"benchex2x{id(n) % 10000}", elixir=True)
+    try:
+        for p in (one, two):
+            _ex(p.node, ECHO)
+        me, target = Node.self(), Atom(one.node)
+        out = {}
+        out[("beam/rpc", "pydist → Elixir")] = _median_us(
+            lambda: rpc.call(one.node, "erlang", "+", [1, 2]), n)
+        out[("beam/rpc", "Elixir → Elixir")] = _ex(two.node, TIMED.format(
+            call=":rpc.call(target, :erlang, :+, [1, 2])"), n=n, target=target)
+        out[("beam/rpc", "Elixir → pydist")] = _ex(two.node, TIMED.format(
+            call=":rpc.call(py, :operator, :add, [1, 2])"), n=n, py=Atom(me))
+
+        def echo():
+            send(("echo", one.node), (self_pid(), "ping"))
+            return receive(timeout=5)
+        out[("beam/msg", "pydist ↔ Elixir")] = _median_us(echo, n)
+        out[("beam/msg", "Elixir ↔ Elixir")] = _ex(two.node, TIMED.format(
+            call='(send({:echo, target}, {self(), "ping"}); receive do m -> m end)'),
+            n=n, target=target)
+        return out
+    finally:
+        two.stop()
+        one.stop()
