@@ -40,6 +40,9 @@ LINK, SEND_OP, EXIT, REG_SEND_OP, EXIT2 = 1, 2, 3, 6, 8          # SEND*, REG_SE
 MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, SEND_SENDER = 19, 20, 21, 22   # SEND_SENDER*
 SPAWN_REQUEST, SPAWN_REPLY, UNLINK_ID, UNLINK_ID_ACK = 29, 31, 35, 36   # SPAWN_REQUEST*
 WITH_MESSAGE = {SEND_OP, REG_SEND_OP, SEND_SENDER, SPAWN_REQUEST}
+ARITY = {LINK: 3, SEND_OP: 3, EXIT: 4, REG_SEND_OP: 4, EXIT2: 4, MONITOR_P: 4,
+         DEMONITOR_P: 4, MONITOR_P_EXIT: 5, SEND_SENDER: 3, SPAWN_REQUEST: 6, SPAWN_REPLY: 5,
+         UNLINK_ID: 4, UNLINK_ID_ACK: 4}
 PASS_THROUGH = 112             # 'p': a frame without the atom cache
 
 # ---- pids of this node that are services, not processes (below FIRST_PID)
@@ -135,6 +138,8 @@ class Beam:
         if type(control) is not tuple or not control or type(control[0]) is not int:
             raise _etf.BadTerm(f"control message {control!r}")
         op = control[0]
+        if len(control) != ARITY.get(op, len(control)):
+            raise _etf.BadTerm(f"control message {op} with {len(control)} elements")
         msg = self._decode(frame, end)[0] if op in WITH_MESSAGE else None
         if op == SEND_OP or op == SEND_SENDER:
             self._to_pid(control[2], msg, batch)
