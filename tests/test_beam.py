@@ -360,3 +360,43 @@ def test_killing_the_python_node_is_nodedown_in_elixir_at_once():
     finally:
         node.kill()
         node.wait(10)
+
+
+# ---------------------------------------------------------------- peer.start(elixir=True)
+
+def test_what_an_elixir_peer_prints_shows_here_labelled(beam, capfd):
+    name, _ = beam
+    ex(name, 'IO.puts("hello from elixir")')
+    time.sleep(0.3)
+    out = capfd.readouterr().out
+    assert f"[{name}] hello from elixir" in out, out
+
+
+def test_an_elixir_peer_never_outlives_its_starter():
+    name = unique("starter")
+    starter = spawn_python(f"""
+        from pydist import Node, peer
+        Node.start("{name}")
+        p = peer.start("{name}ex", elixir=True)
+        print(p.os_pid, flush=True)
+        import time; time.sleep(60)""")
+    try:
+        elixir_pid = int(starter.stdout.readline())
+        starter.kill()
+        starter.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(elixir_pid):
+            time.sleep(0.1)
+        assert not _alive(elixir_pid), "the Elixir peer outlived the node that started it"
+    finally:
+        starter.kill()
+        starter.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+

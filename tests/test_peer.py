@@ -121,3 +121,9 @@ def test_a_peer_start_interrupted_leaves_no_half_started_peer(node):
     timer.join()
     assert not [n for n in Node.list() if n.startswith("halfway@")]
     # the fixture's leak check fails the test if the child process is still there
+
+
+def test_without_elixir_peer_start_says_how_to_install_it(node, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(PydistError, match="apt-get install elixir"):
+        peer.start("noelixir", elixir=True)
