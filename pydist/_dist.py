@@ -176,8 +176,12 @@ class Dist(Connecting, Reading):
             self.changed.notify_all()
         if beam is None:
             peer.channel.send(wire.encode_parts((wire.NODES, others)))
-        else:
-            spawn(mesh, self, name)               # a process: it makes a few calls
+        else:                                     # the mesh, for both kinds of node:
+            spawn(mesh, self, name)               # a process, as it makes a few calls
+            news = wire.encode_parts((wire.NODES, [name]))
+            for other in list(self.peers.values()):
+                if other.beam is None and other is not peer:
+                    other.channel.send(news)      # our pydist peers meet it too
         return peer
 
     def _lost(self, peer: _Peer) -> None:

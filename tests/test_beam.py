@@ -400,3 +400,23 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
 
+
+
+def test_the_pydist_peers_of_a_node_meet_the_elixir_node_it_connects_to(node):
+    py = peer.start(unique("py"))
+    try:
+        elixir = elixir_script(unique("exm"), "IO.puts(:ready); Process.sleep(15_000)")
+        try:
+            assert elixir.stdout.readline().strip() == "ready"
+            name = f"{elixir.args[2]}@{HOST}"
+            assert Node.connect(name)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and name not in rpc.call(py.node, Node.list, []):
+                time.sleep(0.05)
+            assert name in rpc.call(py.node, Node.list, []), "the mesh left the peer out"
+            assert py.node in ex(name, "Node.list()"), "and the Elixir node sees that peer"
+        finally:
+            elixir.kill()
+            elixir.communicate(timeout=10)
+    finally:
+        py.stop()
