@@ -21,8 +21,11 @@ and ``pydist_mesh`` (the mesh: see ``mesh``).
 
 from __future__ import annotations
 
+import reprlib
+
 from . import _etf, _etf_decode
 from ._beam_calls import SERVICES, Link, sendable, serve_spawn
+from ._beam_handshake import SPAWN as SPAWN_FLAG
 from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
@@ -40,25 +43,38 @@ LINK, SEND_OP, EXIT, REG_SEND_OP, EXIT2 = 1, 2, 3, 6, 8          # SEND*, REG_SE
 MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, SEND_SENDER = 19, 20, 21, 22   # SEND_SENDER*
 SPAWN_REQUEST, SPAWN_REPLY, UNLINK_ID, UNLINK_ID_ACK = 29, 31, 35, 36   # SPAWN_REQUEST*
 WITH_MESSAGE = {SEND_OP, REG_SEND_OP, SEND_SENDER, SPAWN_REQUEST}
-ARITY = {LINK: 3, SEND_OP: 3, EXIT: 4, REG_SEND_OP: 4, EXIT2: 4, MONITOR_P: 4,
-         DEMONITOR_P: 4, MONITOR_P_EXIT: 5, SEND_SENDER: 3, SPAWN_REQUEST: 6, SPAWN_REPLY: 5,
-         UNLINK_ID: 4, UNLINK_ID_ACK: 4}
 PASS_THROUGH = 112             # 'p': a frame without the atom cache
+# The same sent by a process under seq_trace: its trace token added at that place.
+TRACED = {12: (SEND_OP, 3), 13: (EXIT, 3), 16: (REG_SEND_OP, 4), 18: (EXIT2, 3),
+          23: (SEND_SENDER, 3), 30: (SPAWN_REQUEST, 6), 32: (SPAWN_REPLY, 5)}
+
+# What each control message we act on holds, checked before anything is done with it,
+# as dist.c checks them (a peer that sends another shape is dropped). A "name" is
+# an atom; "any" is any term.
+SHAPES = {
+    LINK: (Pid, Pid), SEND_OP: ("any", Pid), EXIT: (Pid, Pid, "any"),
+    REG_SEND_OP: (Pid, "any", Atom), EXIT2: (Pid, Pid, "any"),
+    MONITOR_P: (Pid, (Pid, Atom), Ref), DEMONITOR_P: (Pid, (Pid, Atom), Ref),
+    MONITOR_P_EXIT: ((Pid, Atom), Pid, Ref, "any"), SEND_SENDER: (Pid, Pid),
+    SPAWN_REQUEST: (Ref, Pid, Pid, tuple, list), SPAWN_REPLY: (Ref, Pid, int, "any"),
+    UNLINK_ID: (int, Pid, Pid), UNLINK_ID_ACK: (int, Pid, Pid)}
 
 # ---- pids of this node that are services, not processes (below FIRST_PID)
 IO_SERVER = 2                  # the group leader we give BEAM calls: prints here
 REPLIES = 3                    # where answers to our own gen_calls arrive
 
 _NOTHING = object()
-EMPTY = Atom("")
+EMPTY = Atom("")               # what fills a message's "Unused" field
 _SIMPLE_REASONS = {"normal", "noproc", "noconnection", "killed", "shutdown", "nodedown"}
 
 
 class Beam:
     """The dialect of one connection to a BEAM node."""
 
-    def __init__(self, dist, name: str, creation: int):
-        self.dist, self.name, self.creation = dist, name, creation
+    def __init__(self, dist, name: str, flags: int, creation: int):
+        # What the other node said in the handshake (_beam_handshake): what it can do,
+        # and which run of that node it is.
+        self.dist, self.name, self.flags, self.creation = dist, name, flags, creation
 
     # ------------------------------------------------------------ terms
     def _frame(self, control: tuple, msg=_NOTHING) -> tuple[bytes, bytes]:
@@ -119,6 +135,9 @@ class Beam:
             raise TypeError("a Python function cannot run on a BEAM node: name an Erlang or "
                             "Elixir function instead, e.g. rpc.call(node, 'Elixir.String', "
                             "'upcase', ['hi']) or rpc.call(node, 'erlang', 'node', [])")
+        if not self.flags & SPAWN_FLAG:   # a C node (erl_interface), say: no erpc there
+            raise BadRpc("notsup", self.name, f"{self.name} cannot run calls from other "
+                         f"nodes (it does not take spawn requests)")
         me, request = Pid(None, caller), Ref(None, ref)
         if reply:                         # erpc:call: its result comes in the DOWN
             mfa, argv, opts = (Atom("erpc"), Atom("execute_call"), 4), \
@@ -131,15 +150,13 @@ class Beam:
 
     # ------------------------------------------------------------ in
     def deliver(self, peer, frame, batch) -> None:
-        """One frame from the BEAM node; BadTerm (garbage) ends the connection."""
+        """One frame from the BEAM node. A BadTerm (garbage, or a control message of
+        the wrong shape) ends the connection, with one line in the log (_reader)."""
         if frame[0] != PASS_THROUGH:
             raise _etf.BadTerm(f"frame type {frame[0]} (only 'p' frames are expected)")
         control, end = self._decode(frame, 1)
-        if type(control) is not tuple or not control or type(control[0]) is not int:
-            raise _etf.BadTerm(f"control message {control!r}")
+        control = _checked(control)
         op = control[0]
-        if len(control) != ARITY.get(op, len(control)):
-            raise _etf.BadTerm(f"control message {op} with {len(control)} elements")
         msg = self._decode(frame, end)[0] if op in WITH_MESSAGE else None
         if op == SEND_OP or op == SEND_SENDER:
             self._to_pid(control[2], msg, batch)
@@ -153,40 +170,59 @@ class Beam:
             if isinstance(target, Pid) and target.is_local() and target.num < FIRST_PID:
                 return                    # IO_SERVER, REPLIES: services never go down
             if isinstance(target, Pid) or target not in SERVICES:
-                add_watcher(ref, watcher, target if isinstance(target, Pid)
+                self._watch(peer, ref, watcher, target if isinstance(target, Pid)
                             else (str(target), self.dist.name))
-        elif op == DEMONITOR_P or op == UNLINK_ID:
-            ref = control[3] if op == DEMONITOR_P else None
-            target = control[2] if op == DEMONITOR_P else control[3]
-            _forget(target, ref, control[2] if op == UNLINK_ID else None)
-            if op == UNLINK_ID:
-                peer.channel.send_later(self._frame((UNLINK_ID_ACK, control[1],
-                                                     control[3], control[2])))
+        elif op == DEMONITOR_P:
+            _, watcher, target, ref = control
+            _forget(target, ref=ref)
+        elif op == LINK:
+            _, linker, target = control
+            self._watch(peer, Link(self.name, next(_table.refs)), linker, target)
+        elif op == UNLINK_ID:
+            _, unlink_id, linker, target = control
+            _forget(target, linked=linker)
+            peer.channel.send_later(self._frame((UNLINK_ID_ACK, unlink_id, target, linker)))
+        elif op == EXIT or op == EXIT2:   # pydist processes trap exits: a message
+            _, sender, target, reason = control
+            if op == EXIT:
+                _forget(target, linked=sender)    # the link is gone with its signal
+            self._to_pid(target, ("EXIT", sender, reason), batch)
+            batch.flush()
         elif op == MONITOR_P_EXIT:
             _, target, watcher, ref, reason = control
-            if ref.is_local() and ref.num in self.dist.pending:
+            if self._waiting(ref):        # the end of an erpc call we made
                 self.dist.reply(ref.num, *_erpc_result(reason, self.name))
             elif peer.monitors.pop(ref, None) is not None:
                 _table.down(watcher, ref, target, reason)
-        elif op == LINK:
-            add_watcher(Link(self.name, next(_table.refs)), control[1], control[2])
-        elif op == EXIT or op == EXIT2:   # pydist processes trap exits: a message
-            self._to_pid(control[2], ("EXIT", control[1], control[3]), batch)
-            batch.flush()
         elif op == SPAWN_REQUEST:
             self.dist.pool.submit(serve_spawn, self, peer, control, msg)
         elif op == SPAWN_REPLY:
             _, ref, _to, _flags, result = control
-            if not isinstance(result, Pid) and ref.is_local() and ref.num in self.dist.pending:
+            if not isinstance(result, Pid) and self._waiting(ref):
                 self.dist.reply(ref.num, False, BadRpc(str(result), self.name,
                                 f"{self.name} could not start the call ({result})"))
-        # anything else (UNLINK_ID_ACK, a trace token, ...) needs nothing from us
+        # UNLINK_ID_ACK, and the messages we never asked for (GROUP_LEADER, ...):
+        # nothing to do
+
+    def _waiting(self, ref: Ref) -> bool:
+        """Whether ``ref`` is a request of ours, made to this node, still waited for."""
+        entry = self.dist.pending.get(ref.num) if ref.is_local() else None
+        return entry is not None and entry[1] == self.name
+
+    def _watch(self, peer, ref: Ref, watcher: Pid, target) -> None:
+        """A monitor or link on a local process, from the reader: if the process is
+        gone, the answer (DOWN noproc, EXIT noproc) goes through the writer thread,
+        as the reader must never block on a write."""
+        if not add_watcher(ref, watcher, target, notify=False):
+            down = (DOWN, ref, watcher, target, "noproc")
+            peer.channel.send_later(self.encode(down))
 
     def _to_pid(self, to, msg, batch) -> None:
         if not isinstance(to, Pid) or not to.is_local():
             return
         if to.num == REPLIES:             # {Ref, yes}: net_kernel's answer to our PING
-            if type(msg) is tuple and len(msg) == 2 and isinstance(msg[0], Ref):
+            if type(msg) is tuple and len(msg) == 2 and isinstance(msg[0], Ref) \
+                    and self._waiting(msg[0]):
                 self.dist.reply(msg[0].num, True, "pong" if msg[1] == "yes" else "pang")
         elif to.num == IO_SERVER:         # what a call we made printed over there
             self._io_request(msg)
@@ -213,7 +249,7 @@ class Beam:
     def _serve_io(self, sender, reply_as, request) -> None:
         try:
             text = self._io_text(request)
-        except (BadRpc, TypeError):
+        except Exception:                  # noqa: BLE001 - any failure: {error, request}
             text = None
         if text is not None:
             console.emit(1, text, self.name)
@@ -312,8 +348,8 @@ def _chars(data) -> str:
     return str(data)
 
 
-def _forget(target, ref, link_from) -> None:
-    """Drop a monitor (by ref) or a link (by the linking pid) on a local process."""
+def _forget(target, ref: Ref | None = None, linked: Pid | None = None) -> None:
+    """Drop a monitor (by its ref) or a link (by the linked pid) on a local process."""
     with _table.lock:
         proc = _table.lookup(target) if isinstance(target, Pid) else \
             _table.names.get(str(target))
@@ -323,5 +359,25 @@ def _forget(target, ref, link_from) -> None:
             proc.watchers.pop(ref, None)
         else:
             for key in [k for k, w in proc.watchers.items()
-                        if isinstance(k, Link) and w == link_from]:
+                        if isinstance(k, Link) and w == linked]:
                 del proc.watchers[key]
+
+
+def _checked(control):
+    """``control`` as SHAPES says it must be (a traced one without its trace token);
+    BadTerm if it is not. Messages we do not act on pass as they are."""
+    if type(control) is not tuple or not control or type(control[0]) is not int:
+        raise _etf.BadTerm(f"a control message must be a tuple starting with an op, not "
+                           f"{reprlib.repr(control)}")
+    if control[0] in TRACED:              # {op, ..., token, ...}: drop the token
+        op, at = TRACED[control[0]]
+        control = (op, *control[1:at], *control[at + 1:])
+    shape = SHAPES.get(control[0])
+    if shape is None:
+        return control
+    if len(control) != 1 + len(shape) or not all(
+            kind == "any" or isinstance(value, kind)
+            for kind, value in zip(shape, control[1:], strict=True)):
+        raise _etf.BadTerm(f"control message {control[0]} of the wrong shape: "
+                           f"{reprlib.repr(control)}")
+    return control

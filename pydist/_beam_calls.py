@@ -15,7 +15,7 @@ import threading
 from . import _etf
 from ._calls import _resolve, apply_here, remote_error
 from ._errors import BadRpc
-from ._process import Pid, Ref, _table, spawn
+from ._process import Pid, Ref, _table, receive, send, spawn
 from ._registry import add_watcher
 from ._transport import CALL, encode
 
@@ -25,10 +25,12 @@ Atom = _etf.Atom
 
 
 class Link(Ref):
-    """A link is kept as a watcher whose ref is a _Link: its DOWN goes out as EXIT."""
+    """An Elixir process's link to a local process, kept as a watcher of that process
+    (as a monitor is) under a ref of this type: when the process ends, its DOWN goes
+    out as an EXIT signal instead (see _beam.Beam.encode). Made with the BEAM node's
+    name, so that a nodedown finds the links of that node (_dist._lost)."""
 
     __slots__ = ()
-
 
 
 # ---------------------------------------------------------------- the services
@@ -56,8 +58,8 @@ def _rex(beam, peer, sender, msg) -> None:
 def _serve_rex(beam, peer, frm, request) -> None:
     _, mod, fun, args, leader = request
     ok, value = _apply(beam, mod, fun, args, leader)
-    if not ok:
-        value = (Atom("badrpc"), (Atom("EXIT"), value[2:] if len(value) == 4 else value))
+    if not ok:                        # rex's words: {badrpc, {'EXIT', {Reason, Stack}}}
+        value = (Atom("badrpc"), (Atom("EXIT"), value[1:]))
     beam.send(peer, frm, (Atom("rex"), sendable(value)))
 
 
@@ -106,37 +108,60 @@ def mesh(dist, node: str) -> None:
 
 # ---------------------------------------------------------------- serving calls
 
+SPAWN_LINK, SPAWN_MONITOR = 1, 2      # SPAWN_REPLY's flags: what was set up (erts dist.h)
+
+
 def serve_spawn(beam, peer, control: tuple, args) -> None:
     """A SPAWN_REQUEST: ``erpc:call``/``cast`` (a call on this pool thread), or
-    ``Node.spawn(node, M, F, A)`` (a pydist process)."""
-    _, ref, caller, leader, (mod, fun, arity), opts = control
-    monitor, link = "monitor" in opts, "link" in opts
-    if (mod, fun) in (("erpc", "execute_call"), ("erpc", "execute_cast")):
-        pid = Pid(None, next(_table.counter))
-        beam.spawn_reply(peer, ref, caller, 2 * monitor + link, pid)
-        if fun == "execute_call":
-            tag, mod, fun, args = args
-            ok, value = _apply(beam, mod, fun, args, leader)
-            reason = (tag, Atom("return"), sendable(value)) if ok else (tag, *value)
-        else:
-            _apply(beam, *args, leader)
-            reason = Atom("normal")
-        if monitor:
-            beam.down(peer, pid, caller, ref, reason)
-        if link:
-            beam.exit(peer, pid, caller, reason)
-        return
+    ``Node.spawn(node, M, F, A)`` (a pydist process). Always answered, as erts answers
+    every one: a request this node cannot start gets SPAWN_REPLY with ``badarg``."""
+    _, ref, caller, leader, mfa, opts = control
+    monitor = any(o == "monitor" or (type(o) is tuple and o[:1] == ("monitor",))
+                  for o in opts)
+    link = "link" in opts
+    flags = SPAWN_MONITOR * monitor + SPAWN_LINK * link
     try:
-        target = _resolve(str(mod), str(fun), beam.dist.name)
-        pid = spawn(target, *args, group_leader=leader)
-    except BadRpc:
+        mod, fun, _arity = mfa
+        if (mod, fun) == ("erpc", "execute_call"):
+            tag, mod, fun, args = args
+        elif (mod, fun) == ("erpc", "execute_cast"):
+            tag, (mod, fun, args) = None, args
+        else:
+            tag = _resolve(str(mod), str(fun), beam.dist.name)   # Node.spawn: a process
+        if not isinstance(args, list):
+            raise TypeError("the arguments are not a list")
+    except (BadRpc, TypeError, ValueError, ImportError, SyntaxError):
         beam.spawn_reply(peer, ref, caller, 0, Atom("badarg"))
         return
-    beam.spawn_reply(peer, ref, caller, 2 * monitor + link, pid)
+    if callable(tag):
+        pid = spawn(_started, tag, args, group_leader=leader)
+        if monitor:
+            add_watcher(ref, caller, pid)
+        if link:
+            add_watcher(Link(beam.name, next(_table.refs)), caller, pid)
+        beam.spawn_reply(peer, ref, caller, flags, pid)
+        send(pid, _GO)                    # only now: its end is watched
+        return
+    pid = Pid(None, next(_table.counter))         # the call's "process": this thread
+    beam.spawn_reply(peer, ref, caller, flags, pid)
+    ok, value = _apply(beam, mod, fun, args, leader)
+    if tag is None:                                  # erpc:cast: no answer
+        reason = Atom("normal")
+    else:
+        reason = (tag, Atom("return"), sendable(value)) if ok else (tag, *value)
     if monitor:
-        add_watcher(ref, caller, pid)
+        beam.down(peer, pid, caller, ref, reason)
     if link:
-        add_watcher(Link(beam.name, next(_table.refs)), caller, pid)
+        beam.exit(peer, pid, caller, reason)
+
+
+_GO = object()
+
+
+def _started(fun, args: list):
+    """A process spawned for a BEAM node: it waits until its watchers are in place."""
+    receive(timeout=5, match=lambda m: m is _GO)
+    return fun(*args)
 
 
 def _apply(beam, mod, fun, args, leader) -> tuple[bool, object]:

@@ -35,6 +35,7 @@ DIST_MONITOR_NAME, NEW_FUN_TAGS, EXTENDED_PIDS_PORTS = 0x20, 0x80, 0x100
 EXPORT_PTR_TAG, BIT_BINARIES, NEW_FLOATS, UTF8_ATOMS = 0x200, 0x400, 0x800, 0x10000
 MAP_TAG, BIG_CREATION, HANDSHAKE_23, UNLINK_ID = 0x20000, 0x40000, 0x1000000, 0x2000000
 SPAWN, V4_NC = 1 << 32, 1 << 34
+MANDATORY_25_DIGEST = 0x4000000      # dist.hrl's value, not the documentation's 1 bsl 36
 FLAGS = (PUBLISHED | EXTENDED_REFERENCES | DIST_MONITOR | FUN_TAGS | DIST_MONITOR_NAME
          | NEW_FUN_TAGS | EXTENDED_PIDS_PORTS | EXPORT_PTR_TAG | BIT_BINARIES | NEW_FLOATS
          | UTF8_ATOMS | MAP_TAG | BIG_CREATION | HANDSHAKE_23 | UNLINK_ID | SPAWN | V4_NC)
@@ -78,10 +79,13 @@ def dial(conn, me: str, creation: int, target: str, cookie: bytes) -> Handshake:
     status = _recv(fd)
     if status[:1] != b"s":
         raise ValueError("no status from the other node")
-    if status[1:] not in (b"ok", b"ok_simultaneous"):
-        if status[1:] == b"alive":            # it thinks we are connected already
-            _send(fd, b"sfalse")
-        raise ConnectionRefusedError(f"{target} answered {status[1:].decode(errors='replace')!r}")
+    status = status[1:]
+    if status == b"alive":                # it holds an older connection from us: stale,
+        _send(fd, b"strue")               # since we are dialling; it drops that one
+    elif status == b"nok":                # it is dialling us too, and its connection wins
+        raise ConnectionRefusedError(f"{target} is connecting to us at the same moment")
+    elif status not in (b"ok", b"ok_simultaneous"):
+        raise ValueError(f"it refused the connection ({status.decode(errors='replace')})")
     # step 3: recv_challenge
     other = _challenge(_recv(fd))
     if other.name != target:
@@ -102,10 +106,13 @@ def dial(conn, me: str, creation: int, target: str, cookie: bytes) -> Handshake:
     return Handshake(other.name, other.flags, other.creation)
 
 
-def accept(conn, me: str, creation: int, cookie: bytes, may_connect) -> Handshake | None:
-    """The accepting side's steps. ``may_connect(name)`` says whether to go on (False:
-    we are dialling it ourselves and our connection wins). Returns None when refused
-    that way; raises AuthenticationError or ValueError as ``dial``."""
+def accept(conn, me: str, creation: int, cookie: bytes, may_connect,
+           replace) -> Handshake | None:
+    """The accepting side's steps. ``may_connect(name, creation)`` answers "ok", "nok"
+    (we are dialling it too and our connection wins, or we are connected to this very
+    run of it already) or "alive" (we hold a connection from an earlier run of it: if it
+    says that one is stale, ``replace(name)`` drops it). Returns None when the
+    connection is not to be; raises AuthenticationError or ValueError."""
     fd = conn.fileno()
     recv_timeout(conn, HANDSHAKE_TIMEOUT)
     # step 1: recv_name
@@ -114,14 +121,18 @@ def accept(conn, me: str, creation: int, cookie: bytes, may_connect) -> Handshak
         raise ValueError("not a version 6 send_name (Erlang/OTP 23 or later is needed)")
     _, flags, their_creation = _NAME.unpack_from(hello)
     name = _name_at(hello, _NAME.size)
-    if flags & NEEDED != NEEDED:
+    if not _enough(flags):
         _send(fd, b"snot_allowed")
         raise ValueError(f"{name} lacks distribution flags this node needs")
-    # step 2: send_status
-    if not may_connect(name):
-        _send(fd, b"snok")
+    # step 2: send_status (and, for "alive", recv_status: is our old connection stale?)
+    status = may_connect(name, their_creation)
+    _send(fd, b"s" + status.encode())
+    if status == "nok":
         return None
-    _send(fd, b"sok")
+    if status == "alive":
+        if _recv(fd) != b"strue":
+            return None
+        replace(name)
     # step 3: send_challenge
     mine = secrets.randbits(32)
     _send(fd, _CHALLENGE.pack(b"N", FLAGS, mine, creation) + _name_field(me))
@@ -147,8 +158,14 @@ class _Challenge:
             raise ValueError("not a version 6 challenge (Erlang/OTP 23 or later is needed)")
         _, self.flags, self.challenge, self.creation = _CHALLENGE.unpack_from(data)
         self.name = _name_at(data, _CHALLENGE.size)
-        if self.flags & NEEDED != NEEDED:
+        if not _enough(self.flags):
             raise ValueError(f"{self.name} lacks distribution flags this node needs")
+
+
+def _enough(flags: int) -> bool:
+    """Whether the other node can do what we need; OTP 25+ may send MANDATORY_25_DIGEST
+    for all of it (dist_util.erl)."""
+    return flags & NEEDED == NEEDED or bool(flags & MANDATORY_25_DIGEST)
 
 
 def _challenge(data: bytes) -> _Challenge:

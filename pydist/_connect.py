@@ -119,7 +119,7 @@ class Connecting:
             self.log(f"{target.full} refused the connection: the cookies differ (give both "
                      f"nodes the same cookie: --cookie for both, or ~/.erlang.cookie)")
             return None
-        except ConnectionRefusedError:    # it is dialling us at the same moment: it wins
+        except ConnectionRefusedError:    # "nok": it is dialling us too, and it wins
             conn.close()
             with self.changed:
                 self.changed.wait_for(lambda: target.full in self.peers, timeout)
@@ -127,9 +127,14 @@ class Connecting:
         except (OSError, EOFError, ValueError) as exc:
             conn.close()
             if not isinstance(exc, (OSError, EOFError)):
-                self.log(f"{target.full} is not a node we can speak with: {exc}")
+                self.log(f"cannot connect to {target.full}: {exc}")
             return None
-        peer = self._add_peer(target.full, conn, Beam(self, target.full, other.creation))
+        with self.lock:
+            if target.full in self.peers:         # its own connection to us came first
+                conn.close()
+                return self.peers[target.full]
+            beam = Beam(self, target.full, other.flags, other.creation)
+            peer = self._add_peer(target.full, conn, beam)
         _thread(self._read, f"reader-{target.full}", peer)
         return peer
 
@@ -206,15 +211,26 @@ class Connecting:
 
     def _accept_beam(self, conn) -> object:
         """The accepting side, for a BEAM node: Erlang's handshake (_beam_handshake)."""
-        def may_connect(name: str) -> bool:
+        def may_connect(name: str, creation: int) -> str:
             if _names.parse(name).long != self.node.long:
                 raise ValueError(f"{name}: short and long names do not mix")
             with self.lock:
-                return not (name in self.peers or
-                            (name in self.connecting and self.name < name))
+                old = self.peers.get(name)
+                if old is not None:       # the same run of it: a duplicate from a race
+                    same = old.beam is not None and old.beam.creation == creation
+                    return "nok" if same else "alive"
+                # both dialling at once: the greater name's connection wins (net_kernel)
+                return "nok" if name in self.connecting and self.name > name else "ok"
+
+        def replace(name: str) -> None:   # it says our connection from it is stale
+            old = self.peers.get(name)
+            if old is not None:
+                old.channel.shutdown()    # its reader reports nodedown
+                with self.changed:
+                    self.changed.wait_for(lambda: name not in self.peers, 1.0)
         try:
             other = _beam_handshake.accept(conn, self.name, self.creation, self.cookie,
-                                           may_connect)
+                                           may_connect, replace)
         except wire.AuthenticationError as exc:
             self.log(str(exc))            # as iex says it
             return None
@@ -223,7 +239,8 @@ class Connecting:
         with self.lock:
             if other.name in self.peers:
                 return None
-            return self._add_peer(other.name, conn, Beam(self, other.name, other.creation))
+            beam = Beam(self, other.name, other.flags, other.creation)
+            return self._add_peer(other.name, conn, beam)
 
 
 def _peek(conn, size: int) -> bytes:

@@ -24,7 +24,8 @@ from multiprocess.connection import Listener
 from . import _epmd, _names, _tls
 from . import _transport as wire
 from ._beam import Beam
-from ._beam_calls import mesh
+from ._beam_calls import Link, mesh
+from ._beam_handshake import PUBLISHED
 from ._channel import Channel
 from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
@@ -176,8 +177,8 @@ class Dist(Connecting, Reading):
             self.changed.notify_all()
         if beam is None:
             peer.channel.send(wire.encode_parts((wire.NODES, others)))
-        else:                                     # the mesh, for both kinds of node:
-            spawn(mesh, self, name)               # a process, as it makes a few calls
+        elif beam.flags & PUBLISHED:              # the mesh, for both kinds of node
+            spawn(mesh, self, name)               # (a hidden node is in no mesh)
             news = wire.encode_parts((wire.NODES, [name]))
             for other in list(self.peers.values()):
                 if other.beam is None and other is not peer:
@@ -204,10 +205,15 @@ class Dist(Connecting, Reading):
         for ref in calls:
             self.reply(ref, False, BadRpc("nodedown", peer.name,
                                           f"the connection to {peer.name} was lost"))
+        linked = []
         with _table.lock:                 # its processes no longer watch ours
             for proc in _table.procs.values():
                 for ref in [r for r, w in proc.watchers.items() if w.node == peer.name]:
+                    if isinstance(ref, Link):         # a link's signal: noconnection
+                        linked.append((proc, proc.watchers[ref]))
                     del proc.watchers[ref]
+        for proc, other in linked:                    # pydist processes trap exits
+            proc.deliver(("EXIT", other, "noconnection"))
 
     def _heartbeat_loop(self) -> None:
         """Every heartbeat/2 s, a tick to each node we sent nothing to for heartbeat/4

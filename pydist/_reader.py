@@ -64,7 +64,8 @@ class Reading:
         except (EOFError, OSError):
             pass                                      # closed, reset, or shut down by us
         except Exception as exc:                      # garbage from the other side
-            self.log(f"dropped the connection to {peer.name}: undecodable data ({exc!r})")
+            self.log(f"dropped the connection to {peer.name}: undecodable data "
+                     f"({type(exc).__name__}: {str(exc)[:300]})")    # bounded: garbage is long
         batch.flush()
         self._lost(peer)
 
@@ -99,8 +100,11 @@ class Reading:
                 if name != self.name and name not in self.peers:
                     threading.Thread(target=self.connect, args=(name,), daemon=True,
                                      name=f"pydist-connect-{name}").start()
-        elif op == wire.MONITOR:
-            add_watcher(item[1], item[2], item[3])
+        elif op == wire.MONITOR:                      # a process gone: DOWN noproc, later
+            _, ref, watcher, target = item
+            if not add_watcher(ref, watcher, target, notify=False):
+                peer.channel.send_later(wire.encode_parts((wire.DOWN, ref, watcher, target,
+                                                           "noproc")))
         elif op == wire.DEMONITOR:
             with _table.lock:
                 for proc in _table.procs.values():

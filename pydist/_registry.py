@@ -144,15 +144,19 @@ class Process:
         return True
 
 
-def add_watcher(ref: Ref, watcher: Pid, target) -> None:
-    """Monitor a local ``target`` (pid or (name, this node)) for ``watcher``."""
+def add_watcher(ref: Ref, watcher: Pid, target, notify: bool = True) -> bool:
+    """Monitor a local ``target`` (pid or (name, this node)) for ``watcher``. If it is
+    gone already: False, and ``watcher`` is told at once (DOWN noproc) unless the
+    caller, a reader that must not write, does that itself (``notify=False``)."""
     with _table.lock:
         proc = (_table.lookup(target) if isinstance(target, Pid)
                 else _table.names.get(target[0]))
         if proc is not None and proc.alive:
             proc.watchers[ref] = watcher
-            return
-    _table.down(watcher, ref, target, "noproc")
+            return True
+    if notify:
+        _table.down(watcher, ref, target, "noproc")
+    return False
 
 
 def _name_arg(name, what: str) -> None:

@@ -134,6 +134,7 @@ def _started(handle: Peer, dist, timeout: float) -> Peer:
 
 # An Elixir peer's lifeline is its stdin: it halts when that ends (its starter gone).
 ELIXIR_MAIN = """
+Node.set_cookie(String.to_atom(System.fetch_env!("PYDIST_ELIXIR_COOKIE")))
 spawn(fn ->
   loop = fn loop -> if IO.read(:stdio, :line) in [:eof, {:error, :terminated}],
                     do: System.halt(0), else: loop.(loop) end
@@ -146,7 +147,7 @@ Process.sleep(:infinity)
 
 
 def _start_elixir(dist, target, files: list[str], timeout: float) -> Peer:
-    """``elixir --sname NAME --cookie C -r FILE... -e MAIN`` (see ELIXIR_MAIN)."""
+    """``elixir --sname NAME -r FILE... -e MAIN`` (see ELIXIR_MAIN), with our cookie."""
     if shutil.which("elixir") is None:
         raise PydistError("Elixir is not installed here: apt-get install elixir (Debian, "
                           "Ubuntu), brew install elixir (macOS), or see "
@@ -156,14 +157,15 @@ def _start_elixir(dist, target, files: list[str], timeout: float) -> Peer:
             raise FileNotFoundError(f"peer.start(..., load={path!r}): no such file here "
                                     f"({os.getcwd()})")
     kind = "--name" if target.long else "--sname"
-    command = ["elixir", kind, target.full, "--cookie", dist.cookie.decode(),
+    command = ["elixir", kind, target.full,           # the cookie: in its environment,
                "--erl", f"-kernel inet_dist_use_interface {_erl_ip(target.address())} "
                "-start_epmd false"]          # our mapper runs: never leave an epmd behind
     for path in files:
         command += ["-r", path]
     command += ["-e", ELIXIR_MAIN % {"parent": dist.name, "ready": READY}]
     read_end, write_end = os.pipe()
-    env = dict(os.environ, ERL_EPMD_PORT=str(_epmd.epmd_port()))
+    env = dict(os.environ, ERL_EPMD_PORT=str(_epmd.epmd_port()),   # not on its command
+               PYDIST_ELIXIR_COOKIE=dist.cookie.decode())         # line, which ps shows
     process = subprocess.Popen(command, stdin=read_end, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
                                start_new_session=True)

@@ -37,6 +37,21 @@ pytestmark = pytest.mark.skipif(shutil.which("elixir") is None,
 COOKIE = os.environ["PYDIST_COOKIE"]
 
 
+@pytest.fixture(autouse=True)
+def empty_mailbox_afterwards():
+    """Tests here monitor nodes they then stop: the last ("nodedown", ...) arrives as
+    the node stops. Leave this process's mailbox empty for the next test."""
+    yield
+    from pydist._process import _table
+    proc = _table.main_proc
+    if proc is not None:
+        while True:
+            try:
+                receive(timeout=0)
+            except TimeoutError:
+                break
+
+
 def ex(node: str, code: str, timeout: float = 10, **binding):
     """Evaluate Elixir ``code`` on ``node`` (in a process of its own there), with
     ``binding`` as its variables (Code.eval_string's keyword list)."""
@@ -420,3 +435,35 @@ def test_the_pydist_peers_of_a_node_meet_the_elixir_node_it_connects_to(node):
             elixir.communicate(timeout=10)
     finally:
         py.stop()
+
+
+@pytest.mark.parametrize("elixir_name", ["aaa", "zzz"])      # below and above ours
+def test_both_dialling_at_once_ends_with_one_connection(elixir_name):
+    """Python and Elixir connect to each other at the same moment: Erlang's rule (the
+    greater name's connection wins) leaves exactly one, seen from both sides."""
+    Node.start(unique("mmm"))
+    name = f"{elixir_name}{unique()}"
+    elixir = subprocess.Popen(
+        ["elixir", "--sname", name, "--cookie", COOKIE, "--erl",
+         "-kernel inet_dist_use_interface {127,0,0,1} -start_epmd false", "-e", f"""
+            IO.puts("ready"); IO.gets("")
+            IO.inspect(Node.connect(:"{Node.self()}"), label: "connect")
+            Process.sleep(1000); IO.inspect(Node.list(), label: "list")
+            Process.sleep(5000)"""],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "ERL_EPMD_PORT": str(EPMD_PORT)})
+    try:
+        assert elixir.stdout.readline().strip() == "ready"
+        Node.monitor(f"{name}@{HOST}")
+        elixir.stdin.write("go\n")
+        elixir.stdin.flush()
+        assert Node.connect(f"{name}@{HOST}") is True
+        said = [elixir.stdout.readline().strip() for _ in range(2)]
+        assert said == ["connect: true", f"list: [:{Node.self()}]"], said
+        with pytest.raises(TimeoutError):        # no nodedown while both were up
+            receive(timeout=0.2, match=lambda m: m == ("nodedown", f"{name}@{HOST}"))
+        assert Node.list() == [f"{name}@{HOST}"]
+    finally:
+        elixir.kill()
+        elixir.communicate(timeout=10)
+        Node.stop()

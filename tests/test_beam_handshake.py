@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 
+import pytest
 from conftest import HOST
 from multiprocess.connection import Connection
 
@@ -73,17 +74,21 @@ def test_a_malformed_erlang_greeting_is_refused_with_one_line(node, capfd):
     assert err.count("refused a connection") == 1, err
 
 
-def test_a_control_message_of_the_wrong_shape_closes_only_that_connection(node, capfd):
+@pytest.mark.parametrize("term", [
+    b"\x83h\x02a\x13w\x01x",                          # {19, :x}: too few elements
+    b"\x83h\x04a\x13w\x01aw\x01xw\x01r",              # {19, :a, :x, :r}: no pid, no ref
+], ids=["arity", "types"])
+def test_a_control_message_of_the_wrong_shape_closes_only_that_connection(node, capfd, term):
+    """A MONITOR_P (op 19) the node cannot act on: the connection ends, one line says
+    why, and the node serves on (a watcher that is no pid would break later exits)."""
     with _connect(node) as sock:
         conn = Connection(os.dup(sock.fileno()))
         dial(conn, f"fake@{HOST}", 1, node, COOKIE)
-        # {19, :x}: a MONITOR_P with one element instead of three
-        term = b"\x83h\x02a\x13w\x01x"
         sock.sendall(struct.pack("!I", 1 + len(term)) + b"p" + term)
         assert _closed_within(sock, 5)
         conn.close()
     time.sleep(0.2)
     err = capfd.readouterr().err
     assert err.count(f"dropped the connection to fake@{HOST}") == 1, err
-    assert "2 elements" in err
+    assert "control message 19 of the wrong shape" in err
     assert Node.ping(node) == "pong"
