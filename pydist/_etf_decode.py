@@ -66,6 +66,8 @@ from ._etf import (  # the wire constants and the types of terms
 from ._process import Pid, Ref
 
 __all__ = ["decode"]
+
+MAX_TERMS = 1_000_000        # per message: a million small terms are ~70 MB of Python objects
 # ---------------------------------------------------------------- decoding: scalars
 
 class _Input:
@@ -245,7 +247,11 @@ _KEY_KINDS = {list: "list", dict: "map", tuple: "tuple"}
 def _decode_term(inp: _Input) -> Any:
     # Iterative, so that nesting is bounded by MAX_DEPTH and never by Python's stack.
     stack: list[_Open] = []
+    budget = MAX_TERMS
     while True:
+        budget -= 1
+        if budget < 0:                     # a term costs a byte here, ~70 in Python
+            raise BadTerm(f"more than {MAX_TERMS:,} terms in one message")
         inp.start = start = inp.pos
         if start >= len(inp.view):
             raise BadTerm(f"term cut short at offset {start}")

@@ -471,3 +471,15 @@ def test_fuzz_raises_only_bad_term_and_what_decodes_reencodes():
         again = dec(enc(value))[0]
         assert same(again, value), f"{data.hex()} decoded as {value!r}, then as {again!r}"
     assert decoded > 100, "the fuzz should also reach valid terms"
+
+
+def test_a_message_of_more_terms_than_the_budget_is_refused_quickly():
+    """A term costs one byte on the wire and ~70 in Python: a frame of a few MB of empty
+    lists must not become gigabytes of objects."""
+    from pydist._etf_decode import MAX_TERMS
+    n = MAX_TERMS + 10
+    data = bytes([131, 108]) + n.to_bytes(4, "big") + bytes([106]) * (n + 1)
+    started = time.perf_counter()
+    with pytest.raises(BadTerm, match="terms in one message"):
+        decode(data, 0, NODE, CREATION)
+    assert time.perf_counter() - started < 5
