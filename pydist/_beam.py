@@ -24,13 +24,12 @@ from __future__ import annotations
 import reprlib
 
 from . import _etf, _etf_decode
-from ._beam_calls import SERVICES, Link, sendable, serve_spawn
+from ._beam_calls import SERVICES, Link, serve_spawn
 from ._beam_handshake import SPAWN as SPAWN_FLAG
 from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
-from ._process import FIRST_PID, USER, Pid, Ref, _table
-from ._registry import add_watcher
+from ._process import FIRST_PID, USER, Pid, Ref, _table, item_message, running_call
 from ._transport import _FRAME, CALL, DEMONITOR, DOWN, IO, MONITOR, PING, REG_SEND, SEND
 from ._transport import SPAWN as SPAWN_ITEM
 
@@ -93,10 +92,10 @@ class Beam:
         op = item[0]
         if op == SEND:
             to = item[1] if isinstance(item[1], Pid) else Pid(self.name, item[1])
-            return self._frame((SEND_OP, EMPTY, to), _message(item))
+            return self._frame((SEND_OP, EMPTY, to), item_message(item))
         if op == REG_SEND:
             return self._frame((REG_SEND_OP, Pid(None, USER), EMPTY, Atom(item[1])),
-                               _message(item))
+                               item_message(item))
         if op == CALL:
             return self._call(*item[1:])
         if op == PING:                    # net_adm:ping's question, answered to REPLIES
@@ -170,14 +169,14 @@ class Beam:
             if isinstance(target, Pid) and target.is_local() and target.num < FIRST_PID:
                 return                    # IO_SERVER, REPLIES: services never go down
             if isinstance(target, Pid) or target not in SERVICES:
-                self._watch(peer, ref, watcher, target if isinstance(target, Pid)
-                            else (str(target), self.dist.name))
+                self.dist.watch(peer, ref, watcher, target if isinstance(target, Pid)
+                                else (str(target), self.dist.name))
         elif op == DEMONITOR_P:
             _, watcher, target, ref = control
             _forget(target, ref=ref)
         elif op == LINK:
             _, linker, target = control
-            self._watch(peer, Link(self.name, next(_table.refs)), linker, target)
+            self.dist.watch(peer, Link(self.name, next(_table.refs)), linker, target)
         elif op == UNLINK_ID:
             _, unlink_id, linker, target = control
             _forget(target, linked=linker)
@@ -208,14 +207,6 @@ class Beam:
         """Whether ``ref`` is a request of ours, made to this node, still waited for."""
         entry = self.dist.pending.get(ref.num) if ref.is_local() else None
         return entry is not None and entry[1] == self.name
-
-    def _watch(self, peer, ref: Ref, watcher: Pid, target) -> None:
-        """A monitor or link on a local process, from the reader: if the process is
-        gone, the answer (DOWN noproc, EXIT noproc) goes through the writer thread,
-        as the reader must never block on a write."""
-        if not add_watcher(ref, watcher, target, notify=False):
-            down = (DOWN, ref, watcher, target, "noproc")
-            peer.channel.send_later(self.encode(down))
 
     def _to_pid(self, to, msg, batch) -> None:
         if not isinstance(to, Pid) or not to.is_local():
@@ -272,15 +263,9 @@ class Beam:
         if len(request) <= 3:
             return _chars(request[-1])
         mod, fun, args = request[-3:]
-        try:
-            chars = self.dist.request(self.name, CALL, (str(mod), str(fun), list(args)), True,
-                                      timeout=5.0)
-        finally:
-            local = _table.local              # this pool thread was a process for the call
-            if getattr(local, "proc", None) is not None:
-                _table.exit(local.proc, "normal")
-                local.proc = None
-        return _chars(chars)
+        with running_call(None):          # the call there needs a process here, briefly
+            return _chars(self.dist.request(self.name, CALL, (str(mod), str(fun),
+                                                               list(args)), True, timeout=5.0))
 
     def send_frame(self, peer, control: tuple, msg=_NOTHING) -> None:
         """A control message (and message) from a pool thread, which may block."""
@@ -327,15 +312,10 @@ def _mfa(stack) -> str:
 
 # ---------------------------------------------------------------- helpers
 
-def _message(item: tuple):
-    return item[2] if len(item) == 3 else (Pid(item[3], item[4]), item[2])
-
-
 def _reason(reason):
-    """A pydist exit reason as an Erlang term: the usual atoms stay atoms."""
-    if isinstance(reason, str) and reason in _SIMPLE_REASONS:
-        return Atom(reason)
-    return sendable(reason)
+    """A pydist exit reason as an Erlang term: the usual atoms stay atoms. (One with no
+    Erlang form is sent as its text by Dist.send_down.)"""
+    return Atom(reason) if isinstance(reason, str) and reason in _SIMPLE_REASONS else reason
 
 
 def _chars(data) -> str:

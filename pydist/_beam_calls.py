@@ -15,11 +15,11 @@ import threading
 from . import _etf
 from ._calls import _resolve, apply_here, remote_error
 from ._errors import BadRpc
-from ._process import Pid, Ref, _table, receive, send, spawn
+from ._process import Pid, Ref, _table, receive, running_call, send, spawn
 from ._registry import add_watcher
 from ._transport import CALL, encode
 
-__all__ = ["Link", "SERVICES", "serve_spawn", "sendable"]
+__all__ = ["Link", "SERVICES", "serve_spawn", "mesh"]
 
 Atom = _etf.Atom
 
@@ -60,7 +60,10 @@ def _serve_rex(beam, peer, frm, request) -> None:
     ok, value = _apply(beam, mod, fun, args, leader)
     if not ok:                        # rex's words: {badrpc, {'EXIT', {Reason, Stack}}}
         value = (Atom("badrpc"), (Atom("EXIT"), value[1:]))
-    beam.send(peer, frm, (Atom("rex"), sendable(value)))
+    try:
+        beam.send(peer, frm, (Atom("rex"), value))
+    except (TypeError, ValueError):   # a value with no Erlang form: its text
+        beam.send(peer, frm, (Atom("rex"), repr(value)))
 
 
 def _mesh(beam, peer, sender, msg) -> None:
@@ -148,7 +151,16 @@ def serve_spawn(beam, peer, control: tuple, args) -> None:
     if tag is None:                                  # erpc:cast: no answer
         reason = Atom("normal")
     else:
-        reason = (tag, Atom("return"), sendable(value)) if ok else (tag, *value)
+        reason = (tag, Atom("return"), value) if ok else (tag, *value)
+    try:
+        _ended(beam, peer, pid, caller, ref, monitor, link, reason)
+    except (TypeError, ValueError):                  # a value with no Erlang form:
+        reason = (tag, Atom("return"), repr(value))  # its text, as Elixir's inspect
+        _ended(beam, peer, pid, caller, ref, monitor, link, reason)
+
+
+def _ended(beam, peer, pid, caller, ref, monitor: bool, link: bool, reason) -> None:
+    """Tell the caller the call's "process" ended: its DOWN (erpc's answer), its EXIT."""
     if monitor:
         beam.down(peer, pid, caller, ref, reason)
     if link:
@@ -168,34 +180,18 @@ def _apply(beam, mod, fun, args, leader) -> tuple[bool, object]:
     """Run ``mod.fun(*args)`` with ``leader`` as group leader: (True, value) or (False,
     (Atom("error"), reason, stack)) in erpc's words."""
     node = beam.dist.name
-    local = _table.local
-    local.leader, local.proc = leader if isinstance(leader, Pid) else None, None
-    stack = [(Atom(str(mod)), Atom(str(fun)), list(args), [])]
     try:
         if not isinstance(args, list):
             raise BadRpc("badarg", node, "the arguments are not a list")
-        return True, apply_here(str(mod), str(fun), args, node)
+        with running_call(leader if isinstance(leader, Pid) else None):
+            return True, apply_here(str(mod), str(fun), args, node)
     except BadRpc as exc:
-        if exc.reason == "undef":
-            return False, (Atom("error"), Atom("undef"), stack)
-        return False, (Atom("error"), (Atom(exc.remote_type or exc.reason),
-                                       exc.remote_message or exc.detail), stack)
+        why = Atom("undef") if exc.reason == "undef" else \
+            (Atom(exc.remote_type or exc.reason), exc.remote_message or exc.detail)
     except BaseException as exc:       # noqa: BLE001 - any failure is the caller's answer
         err = remote_error(exc, node)
-        return False, (Atom("error"), (Atom(err.remote_type), err.remote_message), stack)
-    finally:
-        if local.proc is not None:
-            _table.exit(local.proc, "normal")
-        local.leader = local.proc = None
-
-
-
-def sendable(value):
-    """``value``, or its text if it has no Erlang form (a Python object)."""
-    try:
-        _etf.encode(value, "nonode@nohost", 0)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+        why = (Atom(err.remote_type), err.remote_message)
+    stack = [(Atom(str(mod)), Atom(str(fun)), args, [])]      # as erpc's trim_stack
+    return False, (Atom("error"), why, stack)
 
 

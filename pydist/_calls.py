@@ -20,7 +20,7 @@ from typing import Callable
 
 from . import _transport as wire
 from ._errors import BadRpc, user_traceback
-from ._process import Pid, _table, spawn
+from ._process import Pid, _table, running_call, spawn
 
 __all__ = ["serve", "apply_here", "unpack"]
 
@@ -121,19 +121,15 @@ def serve(dist, peer, item: tuple) -> None:
 
 
 def _run_call(dist, peer, caller: int, payload) -> tuple[bool, object]:
-    local = _table.local
-    local.leader, local.proc = Pid(peer.name, caller), None   # a process only if it asks self()
     me = threading.get_ident()
     _table.serving.add(me)
     try:
-        mod, fun, args = unpack(payload, dist.name)
-        return True, apply_here(mod, fun, args, dist.name)
+        with running_call(Pid(peer.name, caller)):
+            mod, fun, args = unpack(payload, dist.name)
+            return True, apply_here(mod, fun, args, dist.name)
     except BadRpc as exc:
         return False, exc
     except BaseException as exc:          # SystemExit and the like: still an answer
         return False, remote_error(exc, dist.name)
     finally:
-        if local.proc is not None:
-            _table.exit(local.proc, "normal")
-        local.leader = local.proc = None
         _table.serving.discard(me)

@@ -251,7 +251,7 @@ class Dist(Connecting, Reading):
             return
         try:
             data = peer.encode((wire.DOWN, ref, watcher, target, reason))
-        except TypeError:
+        except (TypeError, ValueError):               # no form on the wire: its text
             data = peer.encode((wire.DOWN, ref, watcher, target, repr(reason)))
         peer.channel.send(data)
 

@@ -10,6 +10,7 @@ same loop is written ``while True: msg = receive(); ...``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import threading
@@ -320,6 +321,25 @@ def _item(op: int, where, msg) -> tuple:
         pid = msg[0]
         return (op, where, msg[1], pid._node or _table.name, pid.num)
     return (op, where, msg)
+
+
+def item_message(item: tuple):
+    """The message of a SEND or REG_SEND item: ``_item``'s inverse."""
+    return item[2] if len(item) == 3 else (Pid(item[3], item[4]), item[2])
+
+
+@contextlib.contextmanager
+def running_call(leader: Pid | None):
+    """This thread (of the call pool) runs a call from another node: what it prints goes
+    to ``leader``; if the call asks ``self()``, the process it gets ends with the call."""
+    local = _table.local
+    local.leader, local.proc = leader, None
+    try:
+        yield
+    finally:
+        if local.proc is not None:
+            _table.exit(local.proc, "normal")
+        local.leader = local.proc = None
 
 
 def _local_name(name: str, msg) -> Proc:

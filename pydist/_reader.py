@@ -33,7 +33,7 @@ import threading
 from . import _transport as wire
 from ._calls import serve
 from ._console import console
-from ._process import Pid, _table
+from ._process import Pid, _table, item_message
 from ._registry import add_watcher
 from ._transport import REG_SEND, REPLY, SEND
 
@@ -78,7 +78,7 @@ class Reading:
             if op == SEND or op == REG_SEND:
                 proc = (_table.procs if op == SEND else _table.names).get(item[1])
                 if proc is not None:                  # a dead pid: dropped, as in Erlang
-                    batch.add(proc, _message(item))
+                    batch.add(proc, item_message(item))
                 continue
             batch.flush()
             if op == REPLY:
@@ -100,11 +100,8 @@ class Reading:
                 if name != self.name and name not in self.peers:
                     threading.Thread(target=self.connect, args=(name,), daemon=True,
                                      name=f"pydist-connect-{name}").start()
-        elif op == wire.MONITOR:                      # a process gone: DOWN noproc, later
-            _, ref, watcher, target = item
-            if not add_watcher(ref, watcher, target, notify=False):
-                peer.channel.send_later(wire.encode_parts((wire.DOWN, ref, watcher, target,
-                                                           "noproc")))
+        elif op == wire.MONITOR:
+            self.watch(peer, *item[1:])
         elif op == wire.DEMONITOR:
             with _table.lock:
                 for proc in _table.procs.values():
@@ -117,6 +114,13 @@ class Reading:
             peer.channel.send_later(wire.encode_parts((REPLY, item[1], True, "pong")))
         elif op == wire.STOP:                         # peer.stop() from our starter
             threading.Thread(target=self._stop_and_exit, daemon=True).start()
+
+    def watch(self, peer, ref, watcher: Pid, target) -> None:
+        """A monitor (or a BEAM node's link) on a local process, asked by ``peer``. If
+        the process is gone, the DOWN noproc goes through the writer thread: the reader
+        never blocks on a write."""
+        if not add_watcher(ref, watcher, target, notify=False):
+            peer.channel.send_later(peer.encode((wire.DOWN, ref, watcher, target, "noproc")))
 
     def _stop_and_exit(self) -> None:
         self.stop()
@@ -142,8 +146,3 @@ class _Batch:
             self.proc.deliver_many(self.msgs)
             self.msgs = []
         self.proc = None
-
-
-def _message(item: tuple):
-    """The message of a SEND or REG_SEND item (see _transport)."""
-    return item[2] if len(item) == 3 else (Pid(item[3], item[4]), item[2])

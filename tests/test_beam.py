@@ -467,3 +467,72 @@ def test_both_dialling_at_once_ends_with_one_connection(elixir_name):
         elixir.kill()
         elixir.communicate(timeout=10)
         Node.stop()
+
+
+# ---------------------------------------------------------------- what Elixir asks of Python
+
+def test_a_spawn_request_from_elixir_starts_a_python_process_or_says_badarg(beam):
+    """Node.spawn(py, M, F, A) from Elixir is a SPAWN_REQUEST: a pydist process whose
+    end the monitor reports, or, for a function that is not there, spawn_reply badarg."""
+    name, _ = beam
+    me = Node.self()
+    started = ex(name, f"""
+        ref = :erlang.spawn_request(:"{me}", :builtins, :len, [[1, 2]], [:monitor])
+        receive do {{:DOWN, ^ref, :process, pid, why}} -> {{node(pid), why}}
+        after 5000 -> :no_down end""")
+    assert started == (me, "normal"), started
+    refused = ex(name, f"""
+        ref = :erlang.spawn_request(:"{me}", :nosuchmodule, :f, [], [])
+        receive do {{:spawn_reply, ^ref, :error, why}} -> why after 5000 -> :no_reply end""")
+    assert refused == "badarg"
+
+
+def test_rex_answers_an_erl_interface_style_call(beam):
+    name, _ = beam
+    me = Node.self()
+    assert ex(name, f"""
+        send({{:rex, :"{me}"}}, {{self(), {{:call, :operator, :add, [1, 2], :user}}}})
+        receive do {{:rex, r}} -> r after 5000 -> :no_answer end""") == 3
+    failed = ex(name, f"""
+        send({{:rex, :"{me}"}}, {{self(), {{:call, :operator, :nope, [1], :user}}}})
+        receive do {{:rex, r}} -> r after 5000 -> :no_answer end""")
+    assert failed[0] == "badrpc" and failed[1][0] == "EXIT" and failed[1][1][0] == "undef", \
+        failed
+
+
+def test_io_format_over_there_is_formatted_by_elixir_and_shown_here(beam, capfd):
+    name, _ = beam
+    assert rpc.call(name, "io", "format", [[126, 112, 126, 110], [[1, 2]]]) == "ok"
+    time.sleep(0.3)
+    out = capfd.readouterr().out
+    assert f"[{name}] [1,2]" in out, out
+
+
+def test_a_message_sent_under_seq_trace_arrives_all_the_same(beam):
+    """A process with a trace token sends SEND_TT/REG_SEND_TT: the token is dropped."""
+    name, _ = beam
+    Process.register(self(), "traced_inbox")
+    try:
+        ex(name, f"""
+            :seq_trace.set_token(:label, 7)
+            send(pid, :by_pid)
+            send({{:traced_inbox, :"{Node.self()}"}}, :by_name)""", pid=self())
+        assert {receive(timeout=5), receive(timeout=5)} == {"by_pid", "by_name"}
+    finally:
+        Process.unregister("traced_inbox")
+
+
+def test_a_link_from_an_elixir_node_that_dies_is_an_exit_noconnection_message(node):
+    server = peer.start(unique("exl"), elixir=True)
+    me = self()
+
+    def linked():
+        send(me, receive(timeout=10))
+    pid = spawn(linked)
+    ex(server.node, """parent = self()
+        spawn(fn -> Process.link(pid); send(parent, :linked); Process.sleep(:infinity) end)
+        receive do :linked -> :ok end""", pid=pid)    # the LINK came first, on one connection
+    os.kill(server.os_pid, signal.SIGKILL)
+    msg = receive(timeout=5, match=lambda m: m[0] == "EXIT")
+    assert msg[2] == "noconnection" and msg[1].node == server.node, msg
+    server.stop()
