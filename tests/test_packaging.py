@@ -83,3 +83,23 @@ def test_every_notebook_is_stored_with_outputs_stops_its_nodes_and_ends_with_you
         assert f"pydist check {path.name[:2]}" in "".join(code[-1]["source"]), \
             f"{path.name}: the last cell checks the notebook's exercise"
         assert "exercises/ex" in "".join(cells[-1]["source"]), f"{path.name}: exercise link"
+
+
+# Files the repository may track although they pass 1 MiB: none yet. A new entry says why.
+LARGE_FILES_ALLOWED: dict[str, str] = {}
+
+
+def test_the_repository_tracks_no_environment_build_output_or_large_file():
+    import subprocess
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                             check=True, timeout=30).stdout.decode().split("\0")
+    tracked = [p for p in tracked if p]
+    environment = re.compile(r"(^|/)(\.?venv[^/]*|env|site-packages|__pycache__|node_modules"
+                             r"|build|dist|[^/]*\.egg-info|\.ipynb_checkpoints|\.pytest_cache)/")
+    built = re.compile(r"\.(pyc|pyo|so|o|whl|egg)$")
+    wrong = [p for p in tracked if environment.search(p) or built.search(p)]
+    assert not wrong, (f"the repository tracks {len(wrong)} files of an environment or build "
+                       f"output, e.g. {wrong[:3]}: `git rm -r --cached` them (.gitignore has them)")
+    large = [p for p in tracked if (ROOT / p).is_file()
+             and (ROOT / p).stat().st_size > 1 << 20 and p not in LARGE_FILES_ALLOWED]
+    assert not large, f"files over 1 MiB with no reason given in LARGE_FILES_ALLOWED: {large}"
