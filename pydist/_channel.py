@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -27,6 +28,8 @@ from ._transport import (
 )
 
 __all__ = ["Channel"]
+
+_BEAM_FRAME = struct.Struct("!I")    # OTP's {packet, 4}: unsigned, up to 4 GiB - 1
 
 
 class Channel:
@@ -56,6 +59,13 @@ class Channel:
         self._rbuf = bytearray(READ_BUFFER)      # read-ahead: bytes [_rpos, _rend) unread
         self._rview = memoryview(self._rbuf)
         self._rpos = self._rend = 0
+        # A BEAM node's frames have no limit but their 4-byte length (OTP sets none); a
+        # pydist peer never writes one over MAX_FRAME, so a larger length is garbage.
+        self._len = _FRAME if framed else _BEAM_FRAME
+        self.max_frame = MAX_FRAME if framed else 0xFFFFFFFF
+        self.last_read = time.monotonic()
+        # Set by _ticks: the silence allowed, whose figure it is, how often we tick.
+        self.silence, self.silence_why, self.tick_every = 0.0, "", float("inf")
 
     def send(self, parts: tuple[bytes, bytes]) -> None:
         """Write one item now, or leave it to the thread that is writing."""
@@ -178,7 +188,7 @@ class Channel:
             self._fill()
             end = self._rend
         if end - pos >= 4:
-            size, = _FRAME.unpack_from(self._rbuf, pos)
+            size, = self._len.unpack_from(self._rbuf, pos)
             if 0 <= size <= end - pos - 4:
                 self._rpos = pos + 4 + size
                 return self._rview[pos + 4:pos + 4 + size]
@@ -187,7 +197,7 @@ class Channel:
     def buffered(self) -> bool:
         """Whether recv will not block: a whole frame (or a bad length) is read ahead."""
         left = self._rend - self._rpos
-        return left >= 4 and _FRAME.unpack_from(self._rbuf, self._rpos)[0] <= left - 4
+        return left >= 4 and self._len.unpack_from(self._rbuf, self._rpos)[0] <= left - 4
 
     def _recv_slow(self) -> memoryview:
         buf, view = self._rbuf, self._rview
@@ -197,26 +207,26 @@ class Channel:
             self._rpos, self._rend = 0, left
         while self._rend < 4:
             self._fill()
-        size, = _FRAME.unpack_from(buf, 0)
-        if not 0 <= size <= MAX_FRAME:
+        size, = self._len.unpack_from(buf, 0)
+        if not 0 <= size <= self.max_frame:
             raise OSError(f"bad frame length {size}")
         if 4 + size <= len(buf):
             while self._rend < 4 + size:
                 self._fill()
             self._rpos = 4 + size
             return view[4:4 + size]
-        # Larger than the read buffer: read it straight into its own buffer (one copy).
-        frame = bytearray(size)
-        got = self._rend - 4
-        frame[:got] = view[4:self._rend]
+        # Larger than the read buffer: a buffer of its own that grows with the bytes
+        # that arrive, a read buffer at a time, never with the length claimed (a 4-byte
+        # header claiming 4 GiB costs nothing until the bytes come).
+        frame = bytearray(view[4:self._rend])
         self._rpos = self._rend = 0
-        out = memoryview(frame)
-        while got < size:
-            n = self._read_into(out[got:])
+        while len(frame) < size:
+            n = self._read_into(view[:min(len(buf), size - len(frame))])
             if n == 0:
                 raise EOFError("connection closed")
-            got += n
-        return out
+            self.last_read = time.monotonic()
+            frame += view[:n]
+        return memoryview(frame)
 
     def _read_into(self, view: memoryview) -> int:
         return os.readv(self.fd, [view]) if self.tls is None else self.tls.recv_into(view)
@@ -225,6 +235,7 @@ class Channel:
         n = self._read_into(self._rview[self._rend:])
         if n == 0:
             raise EOFError("connection closed")
+        self.last_read = time.monotonic()
         self._rend += n
 
     def shutdown(self) -> None:

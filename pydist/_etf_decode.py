@@ -2,9 +2,17 @@
 
 The writing half, the wire constants and the Python types of terms are in ``_etf``.
 Bytes from a BEAM node are hostile until proven otherwise: every length is checked
-against the bytes left before anything is allocated, nesting is bounded (MAX_DEPTH,
-no recursion), a compressed term inflates to its declared size at most, and anything
-malformed raises ``BadTerm``: nothing else escapes ``decode``.
+against the bytes left before anything is allocated, a compressed term inflates to its
+declared size at most, and anything malformed raises ``BadTerm``: nothing else escapes
+``decode``.
+
+What bounds memory is the bytes received, as in OTP, and no count of terms or depth:
+a container claims no more terms than bytes are left (every term takes one at least),
+so a message of N bytes (N inflated bytes, if compressed) decodes to at most N terms,
+about 70 bytes of Python objects each. Decoding is iterative (a list as the stack), so
+a term nested a million deep decodes without Python's recursion limit; a map key
+nested deeper than ``KEY_DEPTH`` is kept as its bytes (an Opaque), since hashing it
+would recurse in C.
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ from ._etf import (  # the wire constants and the types of terms
     LIST_EXT,
     MAP_EXT,
     MAX_ATOM_CHARS,
-    MAX_DEPTH,
     MAX_REF_WORDS,
     MAX_UNCOMPRESSED,
     NEW_FLOAT_EXT,
@@ -67,7 +74,8 @@ from ._process import Pid, Ref
 
 __all__ = ["decode"]
 
-MAX_TERMS = 1_000_000        # per message: a million small terms are ~70 MB of Python objects
+KEY_DEPTH = 1000             # a map key nested deeper stays bytes: hash() recurses in C
+
 # ---------------------------------------------------------------- decoding: scalars
 
 class _Input:
@@ -196,10 +204,11 @@ _SCALARS = {*_ATOM_LEN, SMALL_INTEGER_EXT, INTEGER_EXT, BINARY_EXT, NIL_EXT, STR
 class _Open:
     """A container being decoded: its tag, where it starts, how many terms it awaits."""
 
-    __slots__ = ("tag", "start", "size", "items", "end")
+    __slots__ = ("tag", "start", "size", "items", "end", "height")
 
     def __init__(self, tag: int, start: int, size: int, end: int = -1):
         self.tag, self.start, self.size, self.items, self.end = tag, start, size, [], end
+        self.height = 1                  # containers nested in it, itself included
 
 
 def _open(inp: _Input, tag: int) -> _Open:
@@ -245,45 +254,44 @@ _KEY_KINDS = {list: "list", dict: "map", tuple: "tuple"}
 
 
 def _decode_term(inp: _Input) -> Any:
-    # Iterative, so that nesting is bounded by MAX_DEPTH and never by Python's stack.
+    # Iterative: nesting is bounded by the bytes, never by Python's stack.
     stack: list[_Open] = []
-    budget = MAX_TERMS
+    height = 0                             # of the value just completed (0: a scalar)
     while True:
-        budget -= 1
-        if budget < 0:                     # a term costs a byte here, ~70 in Python
-            raise BadTerm(f"more than {MAX_TERMS:,} terms in one message")
         inp.start = start = inp.pos
         if start >= len(inp.view):
             raise BadTerm(f"term cut short at offset {start}")
         tag = inp.view[start]
         inp.pos += 1
         if tag in _SCALARS:
-            value = _read_scalar(inp, tag)
+            value, height = _read_scalar(inp, tag), 0
         elif tag in _CONTAINERS:
             frame = _open(inp, tag)
             if frame.size:
-                if len(stack) >= MAX_DEPTH:
-                    raise inp.bad(f"is nested deeper than {MAX_DEPTH}")
                 stack.append(frame)
                 continue
-            value = _close(inp, frame)
+            value, height = _close(inp, frame), 1
         else:
             raise BadTerm(f"unknown tag {_NAMES.get(tag, tag)} at offset {start}"
                           + _NO_ATOM_CACHE * (tag == ATOM_CACHE_REF))
         while stack:                       # hand the value to the containers it completes
             frame = stack[-1]
+            if height >= frame.height:
+                frame.height = height + 1
             if frame.tag == MAP_EXT and len(frame.items) % 2 == 0:
-                value = _hashable_key(value, inp.view[start:inp.pos])
+                value = _hashable_key(value, inp.view[start:inp.pos], height)
             frame.items.append(value)
             if len(frame.items) < frame.size:
                 break
             stack.pop()
-            start, value = frame.start, _close(inp, frame)
+            start, value, height = frame.start, _close(inp, frame), frame.height
         else:
             return value
 
 
-def _hashable_key(key, raw: memoryview) -> Any:
+def _hashable_key(key, raw: memoryview, height: int) -> Any:
+    if height > KEY_DEPTH:                 # hash() of a deep tuple would exhaust C's stack
+        return Opaque(_KEY_KINDS.get(type(key), "term"), raw)
     try:
         hash(key)
         return key
