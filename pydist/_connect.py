@@ -8,9 +8,14 @@ TLS first if this node uses it; our greeting; both cookie challenges; the answer
 DUP (both dialled at once: the smaller name's connection wins) or NAK. All of it
 within ``timeout``: whatever the other end does, the result is a peer or None.
 
-Accepting: at most ``MAX_SETUPS`` connections are set up at once (more are closed at
-once), each within ``SETUP_TIME``; out of descriptors, the accept loop waits instead
-of spinning. Nothing the other side sends is unpickled before the challenges pass.
+Accepting: at most ``MAX_SETUPS`` connections are set up at once, each within
+``SETUP_TIME``; a new one past the bound evicts the oldest still being set up (its
+socket is shut down). So connections that stall cannot keep a node out, however many
+they are and however often renewed: a real node's set-up takes milliseconds, and only
+``MAX_SETUPS`` newer connections arriving meanwhile could evict it (closing the newest
+instead, as before, let 64 stalled sockets refuse everyone for 5 s at a time). Out of
+descriptors, the accept loop waits instead of spinning. Nothing the other side sends
+is unpickled before the challenges pass.
 """
 
 from __future__ import annotations
@@ -140,7 +145,7 @@ class Connecting:
 
     def _accept_loop(self) -> None:
         """Accept connections; each is set up in a thread of its own, at most
-        MAX_SETUPS at once (the others are closed at once), each within SETUP_TIME."""
+        MAX_SETUPS at once (a new one evicts the oldest), each within SETUP_TIME."""
         out_of_descriptors = False
         while not self.stopped.is_set():
             try:
@@ -156,13 +161,12 @@ class Connecting:
                     self.stopped.wait(0.1)
                 continue
             out_of_descriptors = False
-            with self.lock:
-                busy = self.setups >= wire.MAX_SETUPS
-                if not busy:
-                    self.setups += 1
-            if busy:
-                conn.close()
-                continue
+            with self.lock:               # dicts keep their order: the oldest first
+                while len(self.setup_conns) >= wire.MAX_SETUPS:
+                    oldest = next(iter(self.setup_conns))
+                    del self.setup_conns[oldest]
+                    wire._shutdown(oldest)    # its thread sees the end, closes it, goes
+                self.setup_conns[conn] = None
             _thread(self._handshake_in, "handshake", conn)
 
     def _handshake_in(self, conn) -> None:
@@ -171,8 +175,8 @@ class Connecting:
             with wire.SetupDeadline(conn, wire.SETUP_TIME):
                 peer = self._accept_steps(conn)
         finally:
-            with self.lock:
-                self.setups -= 1
+            with self.lock:               # before any close: evicting shuts it down
+                self.setup_conns.pop(conn, None)
         if peer is None:
             conn.close()
             return

@@ -50,7 +50,7 @@ MAX_HELLO = 512
 OK, DUP, NAK = b"OK", b"DUP", b"NAK"
 HANDSHAKE_TIMEOUT = 3.0       # each read of the handshake: a peer that stalls is dropped
 SETUP_TIME = 5.0              # the whole setup, every step together (Erlang: net_setuptime)
-MAX_SETUPS = 64               # connections being set up at once; more are closed at once
+MAX_SETUPS = 64               # connections being set up at once; more evict the oldest
 
 # ---- items after the handshake: (OP, ...) tuples. A request carries its reference
 # and the caller's pid as plain numbers (the caller is always on the sending node):
