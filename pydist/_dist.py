@@ -21,7 +21,7 @@ import time
 
 from multiprocess.connection import Listener
 
-from . import _epmd, _names, _tls
+from . import _epmd, _names, _ticks, _tls
 from . import _transport as wire
 from ._beam import Beam
 from ._beam_calls import Link, mesh
@@ -37,7 +37,6 @@ from ._reader import Reading
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
 
 SETTLE_LIMIT = 1.0             # seconds a notebook cell waits, at most, for other nodes
-BEAM_TICKTIME = 60.0           # Erlang's net_ticktime: a BEAM node is silent this long at most
 
 
 class _Peer:
@@ -74,11 +73,12 @@ class Dist(Connecting, Reading):
         self.changed = threading.Condition(self.lock)
         self.peers: dict[str, _Peer] = {}
         self.connecting: dict[str, threading.Event] = {}
-        self.setups = 0                               # incoming connections being set up
         self.pending: dict[int, tuple] = {}           # requests waiting: ref -> (proc, node)
         self.node_monitors: dict[str, list[Pid]] = {}
         self.children: list = []                      # peers started by this node
         self.stopped = threading.Event()
+        self.retick = threading.Event()               # a tick interval changed (_ticks)
+        self.setup_conns: dict = {}                   # conn -> None, oldest first (_connect)
         self.pool = Pool()                            # runs the calls other nodes make
         self.touched: set[str] = set()                # nodes this cell talked to (settle)
 
@@ -102,6 +102,7 @@ class Dist(Connecting, Reading):
 
     def stop(self) -> None:
         self.stopped.set()
+        self.retick.set()
         for child in list(self.children):
             child.stop()
         _shutdown_socket(self.listener._listener._socket)   # wakes accept()
@@ -167,10 +168,15 @@ class Dist(Connecting, Reading):
         print(f"pydist {self.name}: {text}", file=sys.stderr)
 
     def _add_peer(self, name: str, conn, beam: Beam | None = None) -> _Peer:
-        # A silent node: its reader gives up. A BEAM node ticks every net_ticktime/4.
-        wire.recv_timeout(conn, self.heartbeat if beam is None
-                          else max(self.heartbeat, BEAM_TICKTIME))
+        # A silent node: its reader gives up. A BEAM node's own figure, once known.
         peer = _Peer(name, Channel(conn, name, framed=beam is None), beam)
+        if beam is None:
+            _ticks.limit(self, peer.channel, self.heartbeat, self.heartbeat / 4,
+                         "this node's heartbeat")
+        else:
+            _ticks.limit(self, peer.channel, max(self.heartbeat, _ticks.BEAM_TICKTIME),
+                         _ticks.FIRST_TICKS, "Erlang's default net_ticktime")
+            spawn(_ticks.learn, self, name)
         with self.changed:
             others = [n for n in self.peers if n != name]
             self.peers[name] = peer
@@ -219,12 +225,14 @@ class Dist(Connecting, Reading):
         """Every heartbeat/2 s, a tick to each node we sent nothing to for heartbeat/4
         s: so every node hears from us at least every 3/4 heartbeat, and its reader,
         which gives up after a whole heartbeat of silence (see _reader), never does
-        while we live. Nothing else runs on a timer: an idle node sleeps."""
-        every = self.heartbeat / 2
-        while not self.stopped.wait(every):
+        while we live. A BEAM node by its own net_ticktime instead (see _ticks).
+        Nothing else runs on a timer: an idle node sleeps."""
+        while not self.stopped.is_set():
+            self.retick.wait(_ticks.period(self))
+            self.retick.clear()
             now = time.monotonic()
             for peer in list(self.peers.values()):
-                if now - peer.channel.last_write >= every / 2:
+                if now - peer.channel.last_write >= peer.channel.tick_every:
                     peer.channel.tick()
 
     # ------------------------------------------------------------ sending

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from . import _transport as wire
 from ._calls import serve
 from ._console import console
+from ._etf import BadTerm
 from ._process import Pid, _table, item_message
 from ._registry import add_watcher
 from ._transport import REG_SEND, REPLY, SEND
@@ -49,18 +51,29 @@ class Reading:
         channel, batch, beam = peer.channel, _Batch(), peer.beam
         try:
             while True:
-                frame = channel.recv()
+                try:
+                    frame = channel.recv()
+                except (BlockingIOError, TimeoutError):   # the receive time limit
+                    left = channel.silence - (time.monotonic() - channel.last_read)
+                    if left <= 0.01:
+                        raise
+                    wire.recv_timeout(channel.conn, left)  # the limit grew meanwhile
+                    continue
                 if not frame:                         # an empty frame is a heartbeat tick
                     pass
                 elif beam is None:
                     self._deliver(peer, wire.decode_frame(frame), batch)
                 else:                                 # a BEAM node's (see _beam)
-                    beam.deliver(peer, frame, batch)
+                    try:
+                        beam.deliver(peer, frame, batch)
+                    except BadTerm as exc:            # its frame ends where it said:
+                        self.log(f"refused a message from {peer.name}, connection kept: "
+                                 f"{str(exc)[:300]}")  # the next one is read as usual
                 if not channel.buffered():            # all read so far is delivered
                     batch.flush()
-        except (BlockingIOError, TimeoutError):       # the receive time limit: heartbeat s
-            self.log(f"node {peer.name} is not responding (silent for {self.heartbeat:g} s): "
-                     f"connection removed")
+        except (BlockingIOError, TimeoutError):       # silent for channel.silence s
+            self.log(f"node {peer.name} is not responding (silent for "
+                     f"{channel.silence:g} s; {channel.silence_why}): connection removed")
         except (EOFError, OSError):
             pass                                      # closed, reset, or shut down by us
         except Exception as exc:                      # garbage from the other side
