@@ -150,13 +150,18 @@ class Beam:
     # ------------------------------------------------------------ in
     def deliver(self, peer, frame, batch) -> None:
         """One frame from the BEAM node. A BadTerm (garbage, or a control message of
-        the wrong shape) ends the connection, with one line in the log (_reader)."""
+        the wrong shape) ends the connection, with one line in the log (_reader), as
+        dist.c does; a BadMessage (a sound control, a message that does not decode)
+        refuses that message alone."""
         if frame[0] != PASS_THROUGH:
             raise _etf.BadTerm(f"frame type {frame[0]} (only 'p' frames are expected)")
         control, end = self._decode(frame, 1)
         control = _checked(control)
         op = control[0]
-        msg = self._decode(frame, end)[0] if op in WITH_MESSAGE else None
+        try:
+            msg = self._decode(frame, end)[0] if op in WITH_MESSAGE else None
+        except _etf.BadTerm as exc:       # the message alone: the control was sound
+            raise _etf_decode.BadMessage(f"op {op}: {exc}") from None
         if op == SEND_OP or op == SEND_SENDER:
             self._to_pid(control[2], msg, batch)
             return

@@ -176,11 +176,12 @@ class Dist(Connecting, Reading):
         else:
             _ticks.limit(self, peer.channel, max(self.heartbeat, _ticks.BEAM_TICKTIME),
                          _ticks.FIRST_TICKS, "Erlang's default net_ticktime")
-            spawn(_ticks.learn, self, name)
         with self.changed:
             others = [n for n in self.peers if n != name]
             self.peers[name] = peer
             self.changed.notify_all()
+        if beam is not None:
+            spawn(_ticks.learn, self, name)       # its net_ticktime, to go by
         if beam is None:
             peer.channel.send(wire.encode_parts((wire.NODES, others)))
         elif beam.flags & PUBLISHED:              # the mesh, for both kinds of node

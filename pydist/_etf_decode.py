@@ -72,7 +72,12 @@ from ._etf import (  # the wire constants and the types of terms
 )
 from ._process import Pid, Ref
 
-__all__ = ["decode"]
+__all__ = ["decode", "BadMessage"]
+
+class BadMessage(BadTerm):
+    """A message term that does not decode after a sound control message: the frame's
+    length still holds, so that message alone is refused and the connection kept."""
+
 
 KEY_DEPTH = 1000             # a map key nested deeper stays bytes: hash() recurses in C
 

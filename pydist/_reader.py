@@ -34,7 +34,7 @@ import time
 from . import _transport as wire
 from ._calls import serve
 from ._console import console
-from ._etf import BadTerm
+from ._etf_decode import BadMessage
 from ._process import Pid, _table, item_message
 from ._registry import add_watcher
 from ._transport import REG_SEND, REPLY, SEND
@@ -66,7 +66,7 @@ class Reading:
                 else:                                 # a BEAM node's (see _beam)
                     try:
                         beam.deliver(peer, frame, batch)
-                    except BadTerm as exc:            # its frame ends where it said:
+                    except BadMessage as exc:         # its frame ends where it said:
                         self.log(f"refused a message from {peer.name}, connection kept: "
                                  f"{str(exc)[:300]}")  # the next one is read as usual
                 if not channel.buffered():            # all read so far is delivered
