@@ -25,10 +25,12 @@ import reprlib
 
 from . import _etf, _etf_decode
 from ._beam_calls import SERVICES, Link, serve_spawn
+from ._beam_handshake import FRAGMENTS
 from ._beam_handshake import SPAWN as SPAWN_FLAG
 from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
+from ._fragments import HEADER
 from ._process import FIRST_PID, USER, Pid, Ref, _table, item_message, running_call
 from ._transport import _FRAME, CALL, DEMONITOR, DOWN, IO, MONITOR, PING, REG_SEND, SEND
 from ._transport import SPAWN as SPAWN_ITEM
@@ -80,6 +82,9 @@ class Beam:
         node, creation = self.dist.name, self.dist.creation
         head = _etf.encode(control, node, creation)
         body = b"" if msg is _NOTHING else _etf.encode(msg, node, creation)
+        if self.flags & FRAGMENTS:        # then 'D' frames, terms without 131 (_fragments)
+            head, body = HEADER + head[1:], memoryview(body)[1:]
+            return _FRAME.pack(len(head) + len(body)) + head, body
         return _FRAME.pack(1 + len(head) + len(body)) + b"p" + head, body
 
     def _decode(self, frame, offset: int):

@@ -35,6 +35,7 @@ from . import _transport as wire
 from ._calls import serve
 from ._console import console
 from ._etf_decode import BadMessage
+from ._fragments import Reassembly
 from ._process import Pid, _table, item_message
 from ._registry import add_watcher
 from ._transport import REG_SEND, REPLY, SEND
@@ -49,6 +50,7 @@ class Reading:
     def _read(self, peer) -> None:
         """The reader thread of ``peer``'s connection, until the connection ends."""
         channel, batch, beam = peer.channel, _Batch(), peer.beam
+        fragments = peer.fragments = Reassembly(self.name, self.creation)  # (_fragments)
         try:
             while True:
                 try:
@@ -64,6 +66,9 @@ class Reading:
                 elif beam is None:
                     self._deliver(peer, wire.decode_frame(frame), batch)
                 else:                                 # a BEAM node's (see _beam)
+                    frame = fragments.feed(frame)
+                    if frame is None:                 # a fragment: more to come
+                        continue
                     try:
                         beam.deliver(peer, frame, batch)
                     except BadMessage as exc:         # its frame ends where it said:

@@ -82,6 +82,8 @@ def test_a_million_element_list_and_a_deep_term_arrive_and_the_link_stays(beam):
     assert ex(beam, "send(pid, Enum.to_list(1..1_000_000)); :ok", pid=self()) == "ok"
     big = receive(timeout=60)
     assert len(big) == 1_000_000 and big[0] == 1 and big[-1] == 1_000_000
+    from pydist._process import _table
+    assert _table.dist.peers[beam].fragments.joined >= 1, "OTP sent it in fragments"
     assert ex(beam, "send(pid, Enum.reduce(1..5000, [], fn _, acc -> [acc] end)); :ok",
               pid=self()) == "ok"
     deep, depth = receive(timeout=30), 0
@@ -277,3 +279,34 @@ def test_stalled_connections_never_keep_a_real_erlang_node_out(node, held):
     micros, result = out.split()
     assert result == "true", out
     assert int(micros) < 1_000_000, f"{held} held connections: connecting took {micros} us"
+
+
+# ---------------------------------------------------------------- fragments, by hand
+
+def test_fragments_of_interleaved_messages_are_joined_and_out_of_order_ones_refused():
+    from pydist._etf import BadTerm
+    from pydist._fragments import Reassembly
+    me = f"py@{HOST}"
+    whole = encode((2, Atom(""), ErlPid(me, 7, 0, 1)), me, 1)[1:] + \
+        encode(list(range(1000)), me, 1)[1:]
+    data = b"\0" + whole                                # no atom cache references
+    cuts = [data[:100], data[100:3000], data[3000:]]
+    r = Reassembly(me, 1)
+
+    def frag(kind: bytes, seq: int, fid: int, chunk: bytes) -> memoryview:
+        return memoryview(b"\x83" + kind + struct.pack("!QQ", seq, fid) + chunk)
+
+    assert r.feed(frag(b"E", 1, 3, cuts[0])) is None
+    assert r.feed(frag(b"E", 2, 3, cuts[0])) is None     # another message, interleaved
+    assert r.feed(frag(b"F", 1, 2, cuts[1])) is None
+    assert r.feed(frag(b"F", 2, 2, cuts[1])) is None
+    one, two = r.feed(frag(b"F", 1, 1, cuts[2])), r.feed(frag(b"F", 2, 1, cuts[2]))
+    from pydist._etf_decode import decode
+    for joined in (one, two):
+        control, end = decode(joined, 1, me, 1)
+        assert control[0] == 2 and decode(joined, end, me, 1)[0] == list(range(1000))
+    assert r.joined == 2 and not r.partial
+    with pytest.raises(BadTerm, match="out of order"):
+        r.feed(frag(b"F", 9, 1, b"x"))
+    with pytest.raises(BadTerm, match="atom cache"):
+        r.feed(memoryview(b"\x83D\x01" + whole))
