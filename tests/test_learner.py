@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _free_port
+from conftest import ROOT, _free_port, spawn_python, stop_process
 
 pytest.importorskip("jupyterlab")
 
@@ -93,6 +93,48 @@ def test_python_m_pydist_names_works_in_jupyterlabs_terminal(node):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and node.split("@")[0] in r.stdout, \
         f"`python -m pydist names` should list this test's node {node}:\n{r.stdout}{r.stderr}"
+
+
+@pytest.mark.timeout(240)
+def test_the_notebooks_tests_pass_while_a_learners_lab_runs_nodes_a_and_b():
+    """A learner's lab has notebook 02 open: nodes `a` and `b` run on the host's port
+    mapper. `python3 course.py test` must not see them: not in 01's `names` output, and
+    not as "the name 'a' is already taken". The host's mapper is played by one on a
+    port of this test's own (the learner's default, for the inner test run)."""
+    host_port = str(_free_port())
+    host = {"PYDIST_EPMD_PORT": host_port, "ERL_EPMD_PORT": host_port,
+            "PYDIST_COOKIE": "a-learners-cookie"}
+    lab_nodes = spawn_python("""
+        import sys
+        from pydist import Node, peer
+        Node.start("a")
+        with peer.start("b") as b:
+            print("running", Node.self(), b.node, flush=True)
+            sys.stdin.readline()                        # until the test closes stdin
+        Node.stop()
+        """, env=host)
+    try:
+        line = lab_nodes.stdout.readline()
+        assert line.startswith("running a@"), f"the learner's nodes did not start: {line}"
+        names = subprocess.run([sys.executable, "-m", "pydist", "names"], capture_output=True,
+                               text=True, timeout=30, env={**os.environ, **host})
+        assert "name a at port" in names.stdout and "name b at port" in names.stdout, \
+            names.stdout + names.stderr
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "notebooks/01_naming_nodes.ipynb",
+                            "notebooks/02_ping_connect_list.ipynb"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=200,
+                           env={**os.environ, **host})
+        out = r.stdout + r.stderr
+        assert "already taken" not in out, out[-3000:]
+        assert r.returncode == 0 and " passed" in out, out[-3000:]
+    finally:
+        lab_nodes.stdin.close()
+        try:
+            lab_nodes.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_process(lab_nodes)
 
 
 # ------------------------------------------------------------------ a running JupyterLab
