@@ -35,6 +35,9 @@ __all__ = ["main"]
 TASK_TIMEOUT = float(os.environ.get("PYDIST_CHECK_TASK_TIMEOUT", 15))   # seconds per task
 IMPORT_TIMEOUT = float(os.environ.get("PYDIST_CHECK_IMPORT_TIMEOUT", 10))
 RUN_TIMEOUT = 180.0          # seconds a whole exercise may take
+HOPELESS_AFTER = 3.0         # seconds: then a wait with no (or no sensible) limit is named
+SAY_AFTER = 5.0              # seconds: then a task still running says where it waits
+MILLISECONDS = 100           # a timeout this big was meant in ms (Elixir's `after 1000`)
 NOTEBOOKS = {"01": "01_naming_nodes", "02": "02_ping_connect_list", "03": "03_rpc",
              "04": "04_processes", "05": "05_cross_process_replies", "06": "06_stock_central",
              "07": "07_the_missing_file", "08": "08_when_nodes_fail",
@@ -102,18 +105,34 @@ def show_progress(root: Path) -> int:
     return 0
 
 
+def _free_backup(stub: Path) -> Path:
+    """``exNN_x.py.bak``, else ``.bak2``, ``.bak3``...: a reset never overwrites an
+    earlier backup (the learner's work of before the previous reset)."""
+    for n in range(1, 10_000):
+        backup = stub.with_name(stub.name + (".bak" if n == 1 else f".bak{n}"))
+        if not backup.exists():
+            return backup
+    raise FileExistsError(f"too many backups of {stub.name}: delete some")
+
+
 def reset(root: Path, number: str) -> int:
-    """Write exercise ``number``'s stub again; the learner's file is kept as .bak."""
+    """Write exercise ``number``'s stub again; the learner's file is kept in a backup of
+    its own (an untouched stub needs none)."""
     [solution] = (root / "solutions").glob(f"ex{number}_*.py") or [None]
     if solution is None:
         print(f"no exercise {number}")
         return 2
-    stub = root / "exercises" / solution.name
+    stub, fresh = root / "exercises" / solution.name, stub_text(solution.read_text())
+    if stub.exists() and stub.read_text() == fresh:
+        print(f"{stub.relative_to(root)} is already the untouched stub: nothing to reset")
+        return 0
+    kept = ""
     if stub.exists():
-        stub.with_suffix(".py.bak").write_text(stub.read_text())
-    stub.write_text(stub_text(solution.read_text()))
-    print(f"{stub.relative_to(root)} is the untouched stub again (yours is in "
-          f"{stub.relative_to(root)}.bak)")
+        backup = _free_backup(stub)
+        backup.write_text(stub.read_text())
+        kept = f" (yours is in {backup.relative_to(root)})"
+    stub.write_text(fresh)
+    print(f"{stub.relative_to(root)} is the untouched stub again{kept}")
     return 0
 
 
@@ -248,10 +267,22 @@ def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
             outcome.append((False, _blame(exc, path, checks)))
     thread = threading.Thread(target=attempt, daemon=True, name="pydist-check")
     thread.start()
-    thread.join(TASK_TIMEOUT)
-    if outcome:
-        return outcome[0]
-    return False, _stuck(thread, path)
+    started, said = time.monotonic(), False
+    while True:
+        thread.join(0.1)
+        if outcome:
+            return outcome[0]
+        waited = time.monotonic() - started
+        if waited >= TASK_TIMEOUT:
+            return False, _stuck(thread, path)
+        wait = _waiting(thread, path)
+        if waited >= HOPELESS_AFTER and wait and wait.hopeless:
+            return False, wait.why
+        if waited >= SAY_AFTER and not said:          # never silent for longer
+            where = wait.what if wait else _line_of(thread, path)
+            print(f"      … still running after {SAY_AFTER:g} s{where}; "
+                  f"stopped at {TASK_TIMEOUT:g} s", flush=True)
+            said = True
 
 
 def _blame(exc: Exception, path: Path, checks: Path) -> str:
@@ -264,6 +295,65 @@ def _blame(exc: Exception, path: Path, checks: Path) -> str:
                 "to the process that asked?")
     return (f"your code raised {type(exc).__name__}: {exc} "
             f"(at line {_line_in(exc.__traceback__, path)} of {path.name})")
+
+
+class _Wait:
+    """Where the learner's code waits: ``what`` (for "still running ..."), ``why`` (the
+    cause, in the learner's words) and whether waiting longer can help (``hopeless``)."""
+
+    def __init__(self, what: str, why: str, hopeless: bool):
+        self.what, self.why, self.hopeless = what, why, hopeless
+
+
+def _frames(thread: threading.Thread):
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def _line_of(thread: threading.Thread, path: Path) -> str:
+    for frame in _frames(thread):
+        if frame.f_code.co_filename == str(path):
+            return f", at line {frame.f_lineno} of {path.name}"
+    return ""
+
+
+def _waiting(thread: threading.Thread, path: Path) -> _Wait | None:
+    """The learner's code waiting in receive() or rpc.call(), seen on the task's stack:
+    with no timeout, or with one in milliseconds (Elixir's habit), it cannot end in time."""
+    call, line = None, None
+    for frame in _frames(thread):               # innermost first
+        code = frame.f_code
+        if code.co_filename.startswith(_PYDIST) and call is None and line is None:
+            if code.co_name == "receive" and code.co_filename.endswith("_process.py"):
+                call = ("receive()", "receive(timeout=...)", frame.f_locals.get("timeout"))
+            elif code.co_name in ("call", "multicall") and code.co_filename.endswith("rpc.py"):
+                call = (f"rpc.{code.co_name}()", f"rpc.{code.co_name}(..., timeout=...)",
+                        frame.f_locals.get("timeout"))
+        elif code.co_filename == str(path):
+            line = frame.f_lineno
+            break
+    if call is None or line is None:
+        return None
+    name, fix, timeout = call
+    at = f"line {line} of {path.name}"
+    what = f": your code waits in {name} at {at} (timeout={timeout!r})"
+    if timeout is None:
+        if name == "receive()":
+            why = (f"your code waits in receive() with no timeout ({at}), and the message "
+                   f"never came: give it one, {fix}")
+        else:
+            why = (f"your code waits in {name} with no timeout ({at}): a node that does not "
+                   f"answer (busy, frozen, cut off) holds it for ever. Give it one: {fix}")
+        return _Wait(what, why, True)
+    if isinstance(timeout, (int, float)) and timeout >= MILLISECONDS:
+        why = (f"your code waits in {name} with timeout={timeout!r} ({at}): that is "
+               f"{timeout:g} seconds (pydist counts seconds; Elixir's `after {timeout:g}` "
+               f"and :rpc.call's timeout count milliseconds). For {timeout / 1000:g} s "
+               f"write timeout={timeout / 1000:g}")
+        return _Wait(what, why, True)
+    return _Wait(what, "", False)
 
 
 def _stuck(thread: threading.Thread, path: Path) -> str:

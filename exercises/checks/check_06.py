@@ -2,7 +2,7 @@
 import time
 
 from pydist import peer, receive, rpc, self, send, spawn
-from pydist._exercises import ask, expect, unique
+from pydist._exercises import ask, expect, started, unique
 
 NODE = True
 NIKE = {"name": "nike", "qty": 30}
@@ -22,6 +22,7 @@ def _start_here(name, fun, *args):
 
 
 def task1(ex):
+    started(ex.pos_ask)                  # not its crash on the store node, far from here
     server, store = peer.start(unique("server")), peer.start(unique("store"))
     try:
         rpc.call(server.node, _start_here, ["server", _stock_server, [NIKE]])
