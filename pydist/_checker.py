@@ -25,9 +25,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
+from ._diagnose import blame, line_in, line_of, stuck, waiting
 from ._exercises import course_root, stub_text
 
 __all__ = ["main"]
@@ -37,12 +37,10 @@ IMPORT_TIMEOUT = float(os.environ.get("PYDIST_CHECK_IMPORT_TIMEOUT", 10))
 RUN_TIMEOUT = 180.0          # seconds a whole exercise may take
 HOPELESS_AFTER = 3.0         # seconds: then a wait with no (or no sensible) limit is named
 SAY_AFTER = 5.0              # seconds: then a task still running says where it waits
-MILLISECONDS = 100           # a timeout this big was meant in ms (Elixir's `after 1000`)
 NOTEBOOKS = {"01": "01_naming_nodes", "02": "02_ping_connect_list", "03": "03_rpc",
              "04": "04_processes", "05": "05_cross_process_replies", "06": "06_stock_central",
              "07": "07_the_missing_file", "08": "08_when_nodes_fail",
              "09": "09_python_meets_the_beam"}
-_PYDIST = os.path.dirname(os.path.abspath(__file__))
 
 
 # ---------------------------------------------------------------- hints and progress
@@ -226,7 +224,7 @@ def _import(path: Path, root: Path):
                         f"(a syntax error: Python could not read the file)")
         except BaseException as exc:
             done.append(f"importing {path.relative_to(root)} raised {type(exc).__name__}: "
-                        f"{exc} (at line {_line_in(exc.__traceback__, path)})")
+                        f"{exc} (at line {line_in(exc.__traceback__, path)})")
     loader = threading.Thread(target=load, daemon=True, name="pydist-check-import")
     loader.start()
     loader.join(IMPORT_TIMEOUT)
@@ -247,11 +245,6 @@ def _import(path: Path, root: Path):
     return done[0]
 
 
-def _line_in(tb, path: Path) -> str:
-    lines = [f.lineno for f in traceback.extract_tb(tb) if f.filename == str(path)]
-    return str(lines[-1]) if lines else "?"
-
-
 def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
     outcome: list = []
 
@@ -264,7 +257,7 @@ def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
         except AssertionError as exc:
             outcome.append((False, str(exc)))
         except Exception as exc:
-            outcome.append((False, _blame(exc, path, checks)))
+            outcome.append((False, blame(exc, path, checks)))
     thread = threading.Thread(target=attempt, daemon=True, name="pydist-check")
     thread.start()
     started, said = time.monotonic(), False
@@ -274,104 +267,15 @@ def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
             return outcome[0]
         waited = time.monotonic() - started
         if waited >= TASK_TIMEOUT:
-            return False, _stuck(thread, path)
-        wait = _waiting(thread, path)
+            return False, stuck(thread, path, TASK_TIMEOUT)
+        wait = waiting(thread, path)
         if waited >= HOPELESS_AFTER and wait and wait.hopeless:
             return False, wait.why
         if waited >= SAY_AFTER and not said:          # never silent for longer
-            where = wait.what if wait else _line_of(thread, path)
+            where = wait.what if wait else line_of(thread, path)
             print(f"      … still running after {SAY_AFTER:g} s{where}; "
                   f"stopped at {TASK_TIMEOUT:g} s", flush=True)
             said = True
-
-
-def _blame(exc: Exception, path: Path, checks: Path) -> str:
-    """Whose exception: the learner's code, or the check's own time limit?"""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_PYDIST)]
-    last = frames[-1].filename if frames else ""
-    if isinstance(exc, TimeoutError) and last.startswith(str(checks)):
-        return ("the check waited for an answer that never came: did your code send it, "
-                "to the process that asked?")
-    return (f"your code raised {type(exc).__name__}: {exc} "
-            f"(at line {_line_in(exc.__traceback__, path)} of {path.name})")
-
-
-class _Wait:
-    """Where the learner's code waits: ``what`` (for "still running ..."), ``why`` (the
-    cause, in the learner's words) and whether waiting longer can help (``hopeless``)."""
-
-    def __init__(self, what: str, why: str, hopeless: bool):
-        self.what, self.why, self.hopeless = what, why, hopeless
-
-
-def _frames(thread: threading.Thread):
-    frame = sys._current_frames().get(thread.ident)
-    while frame is not None:
-        yield frame
-        frame = frame.f_back
-
-
-def _line_of(thread: threading.Thread, path: Path) -> str:
-    for frame in _frames(thread):
-        if frame.f_code.co_filename == str(path):
-            return f", at line {frame.f_lineno} of {path.name}"
-    return ""
-
-
-def _waiting(thread: threading.Thread, path: Path) -> _Wait | None:
-    """The learner's code waiting in receive() or rpc.call(), seen on the task's stack:
-    with no timeout, or with one in milliseconds (Elixir's habit), it cannot end in time."""
-    call, line = None, None
-    for frame in _frames(thread):               # innermost first
-        code = frame.f_code
-        if code.co_filename.startswith(_PYDIST) and call is None and line is None:
-            if code.co_name == "receive" and code.co_filename.endswith("_process.py"):
-                call = ("receive()", "receive(timeout=...)", frame.f_locals.get("timeout"))
-            elif code.co_name in ("call", "multicall") and code.co_filename.endswith("rpc.py"):
-                call = (f"rpc.{code.co_name}()", f"rpc.{code.co_name}(..., timeout=...)",
-                        frame.f_locals.get("timeout"))
-        elif code.co_filename == str(path):
-            line = frame.f_lineno
-            break
-    if call is None or line is None:
-        return None
-    name, fix, timeout = call
-    at = f"line {line} of {path.name}"
-    what = f": your code waits in {name} at {at} (timeout={timeout!r})"
-    if timeout is None:
-        if name == "receive()":
-            why = (f"your code waits in receive() with no timeout ({at}), and the message "
-                   f"never came: give it one, {fix}")
-        else:
-            why = (f"your code waits in {name} with no timeout ({at}): a node that does not "
-                   f"answer (busy, frozen, cut off) holds it for ever. Give it one: {fix}")
-        return _Wait(what, why, True)
-    if isinstance(timeout, (int, float)) and timeout >= MILLISECONDS:
-        why = (f"your code waits in {name} with timeout={timeout!r} ({at}): that is "
-               f"{timeout:g} seconds (pydist counts seconds; Elixir's `after {timeout:g}` "
-               f"and :rpc.call's timeout count milliseconds). For {timeout / 1000:g} s "
-               f"write timeout={timeout / 1000:g}")
-        return _Wait(what, why, True)
-    return _Wait(what, "", False)
-
-
-def _stuck(thread: threading.Thread, path: Path) -> str:
-    """Why a task did not finish: a receive with no time limit in the learner's code is
-    the commonest cause, and it can be seen on the thread's stack."""
-    frame, waiting_forever, line = sys._current_frames().get(thread.ident), False, None
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "receive" and code.co_filename.startswith(_PYDIST):
-            waiting_forever = frame.f_locals.get("timeout", 0) is None
-        elif code.co_filename == str(path) and line is None:
-            line = frame.f_lineno
-        frame = frame.f_back
-    if waiting_forever and line is not None:
-        return (f"your code waits in receive() with no timeout (line {line} of {path.name}), "
-                f"and the message never came: give it one, receive(timeout=...)")
-    where = f" (it was at line {line} of {path.name})" if line else ""
-    return f"did not finish within {TASK_TIMEOUT:g} s: a loop that never ends?{where}"
 
 
 # ---------------------------------------------------------------- the command

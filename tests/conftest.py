@@ -1,7 +1,8 @@
 """Shared fixtures: an isolated port mapper, a node per test, and leak checks.
 
 Every test runs against a port mapper on a port of its own session, set in the
-course's top conftest.py (so a learner's running nodes are never touched) and fails if it leaves a child process behind.
+course's top conftest.py (so a learner's running nodes are never touched), and fails
+if it leaves a child process behind.
 """
 
 from __future__ import annotations

@@ -29,7 +29,12 @@ def task1(ex):
 
 def task2(ex):
     b = _b()
-    expect(ex.where_does_it_run(b), b, f"where_does_it_run({b!r})")
+    got = ex.where_does_it_run(b)
+    if got == Node.self():
+        raise AssertionError(f"called where_does_it_run({b!r}), expected {b!r}, got {got!r}, "
+                             f"the name of this node (the checker's): your function ran here. "
+                             f"Send it to the node: rpc.call(node, your_function, [])")
+    expect(got, b, f"where_does_it_run({b!r})")
 
 
 def task3(ex):

@@ -47,8 +47,13 @@ def task2(ex):
         expect(ex.wait_nodedown(doomed.node, 0.3), False, "wait_nodedown(a live node, 0.3)")
         threading.Timer(0.2, os.kill, [doomed.os_pid, signal.SIGKILL]).start()
         started = time.monotonic()
-        expect(ex.wait_nodedown(doomed.node, 3), True,
-               "wait_nodedown(a node killed after 0.2 s, 3)")
+        got = ex.wait_nodedown(doomed.node, 3)
+        if got is False:
+            raise AssertionError("called wait_nodedown(a node killed after 0.2 s, 3), expected "
+                                 "True, got False: no ('nodedown', node) message came. It comes "
+                                 "only to a process that asked for it: Node.monitor(node) "
+                                 "first, then receive(timeout=..., match=...)")
+        expect(got, True, "wait_nodedown(a node killed after 0.2 s, 3)")
         assert time.monotonic() - started < 2, "wait_nodedown took too long to notice"
 
 
