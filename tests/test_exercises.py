@@ -131,6 +131,10 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "m[0] == \"show\")[1]", "return receive(timeout=timeout)[1]",
      "got 'o': ask_status took the first message in the mailbox, 'noise', instead of the "
      "('show', stock) answer"),
+    ("06", 2, "return receive(timeout=timeout,\n                   match=lambda m: "
+     "isinstance(m, tuple) and len(m) == 2 and m[0] == \"print\")[1]",
+     "return receive(timeout=timeout)[1]",
+     "got 'o': show_msg took 'noise', the first message in the mailbox"),
     ("06", 1, STUB, STUB, "Task 1: not done yet"),
     ("08", 3, STUB, STUB, "Task 3: not done yet"),
     ("08", 3, "Process.register(pid, name)", "Process.register(pid, nam)",
