@@ -272,7 +272,7 @@ def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
         if waited >= HOPELESS_AFTER and wait and wait.hopeless:
             return False, wait.why
         if waited >= SAY_AFTER and not said:          # never silent for longer
-            where = wait.what if wait else line_of(thread, path)
+            where = wait.what if wait else line_of(thread, path, checks)
             print(f"      … still running after {SAY_AFTER:g} s{where}; "
                   f"stopped at {TASK_TIMEOUT:g} s", flush=True)
             said = True

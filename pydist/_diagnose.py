@@ -55,11 +55,24 @@ def _frames(thread: threading.Thread):
         frame = frame.f_back
 
 
-def line_of(thread: threading.Thread, path: Path) -> str:
+def line_of(thread: threading.Thread, path: Path, checks: Path | None = None) -> str:
+    """Where the task is: at a line of the learner's file, else of the check itself
+    (starting a node, say), with that line's text."""
+    inner_check = None
     for frame in _frames(thread):
-        if frame.f_code.co_filename == str(path):
-            return f", at line {frame.f_lineno} of {path.name}"
+        name = frame.f_code.co_filename
+        if name == str(path):
+            return _at(frame, path.name)
+        if checks is not None and inner_check is None and name.startswith(str(checks)):
+            inner_check = frame
+    if inner_check is not None:
+        return _at(inner_check, f"the check {Path(inner_check.f_code.co_filename).name}")
     return ""
+
+
+def _at(frame, where: str) -> str:
+    source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f", at line {frame.f_lineno} of {where}" + (f" (`{source}`)" if source else "")
 
 
 def waiting(thread: threading.Thread, path: Path) -> _Wait | None:

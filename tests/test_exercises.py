@@ -194,8 +194,8 @@ def test_a_task_still_running_after_5_s_says_where_it_waits(tmp_path):
     r = check("05", "--task", "1", cwd=course, env={"PYDIST_CHECK_TASK_TIMEOUT": "7"})
     lines = r.stdout.splitlines()
     [still] = [line for line in lines if "still running" in line]
-    assert "still running after 5 s, at line 18 of ex05_cross_process_replies.py; stopped at " \
-        "7 s" in still, r.stdout
+    assert "still running after 5 s, at line 18 of ex05_cross_process_replies.py " \
+        "(`time.sleep(60)`); stopped at 7 s" in still, r.stdout
     assert lines.index(still) < lines.index(next(x for x in lines if "✗ task 1" in x))
     assert "did not finish within 7 s; it was at line 18 of ex05_cross_process_replies.py, " \
         "`time.sleep(60)`" in r.stdout, r.stdout
