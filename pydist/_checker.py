@@ -8,9 +8,12 @@ Each exercise runs in a fresh process with time limits (``TASK_TIMEOUT`` a task,
 ``IMPORT_TIMEOUT`` to import the learner's file, ``RUN_TIMEOUT`` in all), so a loop
 that never ends cannot hang the checker, and every node it started ends with it. A
 failed task says what was called, what was expected and what came back; when the
-cause is one of the common mistakes (a receive without a timeout, a loop that returns
-after one message, code that blocks at import, a syntax error) it says that, in the
-learner's words, and where to learn it. Hints live in ``exercises/hints/NN.md``, from
+cause is one of the common mistakes (a receive or rpc.call without a timeout, or with
+one in milliseconds, a loop that returns after one message, code that blocks at import,
+a syntax error) it says that, in the learner's words, and where to learn it. A wait
+that cannot end in time is named after ``HOPELESS_AFTER`` seconds, not after the task's
+whole limit, and a task still running after ``SAY_AFTER`` seconds says where it is
+(``_diagnose`` reads the task's stack). Hints live in ``exercises/hints/NN.md``, from
 gentle to nearly the answer, one more each time they are asked for.
 """
 
