@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 import threading
 import traceback
@@ -75,9 +76,32 @@ def _at(frame, where: str) -> str:
     return f", at line {frame.f_lineno} of {where}" + (f" (`{source}`)" if source else "")
 
 
+SPAWN_CALLS = re.compile(r"\bspawn\(\s*([\w.]+)\(")     # spawn(loop([])): loop runs here
+
+
+def _called_not_spawned(thread: threading.Thread, path: Path) -> _Wait | None:
+    """``spawn(handle_stock([]))`` runs handle_stock in the caller, for ever, before
+    spawn is even called: seen as a learner's line with that shape below the top."""
+    for frame in list(_frames(thread))[1:]:
+        if frame.f_code.co_filename != str(path):
+            continue
+        source = linecache.getline(str(path), frame.f_lineno).strip()
+        called = SPAWN_CALLS.search(source)
+        if called:
+            fun = called[1]
+            why = (f"line {frame.f_lineno} of {path.name}, `{source}`, calls {fun} here, in the "
+                   f"caller, where it runs for ever, instead of in a new process: give spawn "
+                   f"the function and its arguments, spawn({fun}, ...), not {fun}(...)")
+            return _Wait(f", in {fun} called at line {frame.f_lineno} of {path.name}", why, True)
+    return None
+
+
 def waiting(thread: threading.Thread, path: Path) -> _Wait | None:
     """The learner's code waiting in receive() or rpc.call(), seen on the task's stack:
     with no timeout, or with one in milliseconds (Elixir's habit), it cannot end in time."""
+    spawned = _called_not_spawned(thread, path)
+    if spawned:
+        return spawned
     call, line = None, None
     for frame in _frames(thread):               # innermost first
         code = frame.f_code
