@@ -6,10 +6,20 @@ learner's lab and its nodes use the host's port mapper (4369, or the port in the
 PYDIST_EPMD_PORT/ERL_EPMD_PORT); the tests, notebooks included, register their nodes
 (``a``, ``b``, ``server``...) with a mapper on a free port of their own, so a running
 lab neither takes their names nor shows up in their ``names`` listings.
+
+The processes a test session starts (peers, kernels) inherit that environment, marked
+with ``PYDIST_TEST_SESSION``. A peer that unpickles a test's function imports the test's
+module, which imports ``conftest`` by name; the peer runs in this folder, so that name
+finds this file first: there it stands for tests/conftest.py, and changes nothing.
 """
 
+import importlib.util
 import os
 import socket
+import sys
+from pathlib import Path
+
+MARK = "PYDIST_TEST_SESSION"
 
 
 def _free_port() -> int:
@@ -18,9 +28,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-_port = str(_free_port())
-os.environ["PYDIST_EPMD_PORT"] = _port      # pydist nodes, and the notebooks' kernels
-os.environ["ERL_EPMD_PORT"] = _port         # erl/elixir nodes a test or notebook starts
-os.environ["PYDIST_COOKIE"] = "pydist-test-cookie"
-os.environ["PYDIST_EPMD_IDLE"] = "1"
-os.environ.pop("PYDIST_HEARTBEAT", None)
+if MARK not in os.environ:                  # pytest itself, started from a shell or a lab
+    _port = str(_free_port())
+    os.environ[MARK] = str(os.getpid())
+    os.environ["PYDIST_EPMD_PORT"] = _port      # pydist nodes, and the notebooks' kernels
+    os.environ["ERL_EPMD_PORT"] = _port         # erl/elixir nodes a test or notebook starts
+    os.environ["PYDIST_COOKIE"] = "pydist-test-cookie"
+    os.environ["PYDIST_EPMD_IDLE"] = "1"
+    os.environ.pop("PYDIST_HEARTBEAT", None)
+elif os.environ[MARK] != str(os.getpid()):  # a peer of the tests, importing `conftest`
+    _tests = Path(__file__).resolve().parent / "tests" / "conftest.py"
+    _spec = importlib.util.spec_from_file_location(__name__, _tests)
+    _module = importlib.util.module_from_spec(_spec)
+    sys.modules[__name__] = _module             # what `import conftest` gives the importer
+    _spec.loader.exec_module(_module)
