@@ -11,6 +11,7 @@ later runs reuse it until pyproject.toml changes.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -23,6 +24,9 @@ VENV = ROOT / Path(os.environ.get("PYDIST_VENV", ".venv")).expanduser()
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 FIRST_NOTEBOOK = "notebooks/01_naming_nodes.ipynb"
 EXTRAS = {"lab": "test,lab", "test": "test", "check": "test", "bench": "test,bench"}
+INCLUDES = {"test": {"lab"}}      # pyproject.toml's test extra has all of lab's packages
+OPENABLE = (".ipynb", ".py", ".md", ".ex", ".txt")   # what a learner asks the lab to open
+STOP_TIMEOUT = 30                 # seconds JupyterLab may take to stop its kernels
 
 
 def ensure(extras: str) -> None:
@@ -31,8 +35,9 @@ def ensure(extras: str) -> None:
     pyproject = ROOT / "pyproject.toml"
     wanted = set(extras.split(","))
     for done in VENV.glob(".installed-*"):      # an install with more extras will do
-        if (wanted <= set(done.name[len(".installed-"):].split("-"))
-                and done.stat().st_mtime >= pyproject.stat().st_mtime):
+        has = set(done.name[len(".installed-"):].split("-"))
+        has |= set().union(*(INCLUDES.get(extra, set()) for extra in has))
+        if wanted <= has and done.stat().st_mtime >= pyproject.stat().st_mtime:
             return
     if not PYTHON.exists():
         print(f"creating {VENV} ...", flush=True)
@@ -49,7 +54,7 @@ def lab_command(rest: list[str], env: dict) -> tuple[list[str], dict]:
 
     The whole course is served (so a notebook's link to exercises/ opens), the first
     notebook is opened, and a terminal in JupyterLab finds .venv's python."""
-    opens = [] if any(not a.startswith("-") for a in rest) else [FIRST_NOTEBOOK]
+    opens = [] if names_a_path(rest) else [FIRST_NOTEBOOK]
     args = [str(PYTHON), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *rest, *opens]
     if hasattr(os, "geteuid") and os.geteuid() == 0:    # a container, often
         args.append("--allow-root")
@@ -57,6 +62,48 @@ def lab_command(rest: list[str], env: dict) -> tuple[list[str], dict]:
     env["PATH"] = os.pathsep.join([str(PYTHON.parent), env.get("PATH", "")])
     env["VIRTUAL_ENV"] = str(VENV)
     return args, env
+
+
+def names_a_path(rest: list[str]) -> bool:
+    """Whether JupyterLab's arguments name something to open (``notebooks/04_processes.ipynb``),
+    not only options: in ``--port 8899`` the 8899 is the option's value, not a path."""
+    for i, arg in enumerate(rest):
+        if arg.startswith("-"):
+            continue
+        before = rest[i - 1] if i else ""
+        takes_it = before.startswith("-") and "=" not in before
+        if not takes_it or arg.endswith(OPENABLE) or (ROOT / arg).exists():
+            return True
+    return False
+
+
+def run_lab(args: list[str], env: dict) -> int:
+    """Run JupyterLab until it stops, or until Ctrl-C: then stop it, kernels included
+    (SIGTERM, which JupyterLab takes as "shut down"), and end quietly. JupyterLab runs in
+    a session of its own, so Ctrl-C reaches this process alone, not JupyterLab's
+    "Shutdown this Jupyter server (y/[n])?" question."""
+    lab = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    for name in ("SIGTERM", "SIGHUP"):   # a closed terminal or a kill stop the lab as well
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+    try:
+        return lab.wait()
+    except KeyboardInterrupt:
+        print("\nstopping JupyterLab and its kernels ...", flush=True)
+        lab.send_signal(signal.SIGTERM)
+        try:
+            lab.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait()
+        except KeyboardInterrupt:        # a second Ctrl-C: no more waiting
+            lab.kill()
+            lab.wait()
+        print("JupyterLab is stopped.", flush=True)
+        return 0
 
 
 def main(argv: list[str]) -> int:
@@ -71,7 +118,7 @@ def main(argv: list[str]) -> int:
     ensure(EXTRAS[command])
     env = dict(os.environ)
     if command == "lab":
-        args, env = lab_command(rest, env)
+        return run_lab(*lab_command(rest, env))
     elif command == "check":
         args = [str(PYTHON), "-m", "pydist", "check", *rest]
     elif command == "test":
@@ -82,4 +129,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:            # Ctrl-C while installing, testing or checking
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

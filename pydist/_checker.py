@@ -8,9 +8,12 @@ Each exercise runs in a fresh process with time limits (``TASK_TIMEOUT`` a task,
 ``IMPORT_TIMEOUT`` to import the learner's file, ``RUN_TIMEOUT`` in all), so a loop
 that never ends cannot hang the checker, and every node it started ends with it. A
 failed task says what was called, what was expected and what came back; when the
-cause is one of the common mistakes (a receive without a timeout, a loop that returns
-after one message, code that blocks at import, a syntax error) it says that, in the
-learner's words, and where to learn it. Hints live in ``exercises/hints/NN.md``, from
+cause is one of the common mistakes (a receive or rpc.call without a timeout, or with
+one in milliseconds, a loop that returns after one message, code that blocks at import,
+a syntax error) it says that, in the learner's words, and where to learn it. A wait
+that cannot end in time is named after ``HOPELESS_AFTER`` seconds, not after the task's
+whole limit, and a task still running after ``SAY_AFTER`` seconds says where it is
+(``_diagnose`` reads the task's stack). Hints live in ``exercises/hints/NN.md``, from
 gentle to nearly the answer, one more each time they are asked for.
 """
 
@@ -25,9 +28,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
+from ._diagnose import blame, line_in, line_of, stuck, waiting
 from ._exercises import course_root, stub_text
 
 __all__ = ["main"]
@@ -35,11 +38,12 @@ __all__ = ["main"]
 TASK_TIMEOUT = float(os.environ.get("PYDIST_CHECK_TASK_TIMEOUT", 15))   # seconds per task
 IMPORT_TIMEOUT = float(os.environ.get("PYDIST_CHECK_IMPORT_TIMEOUT", 10))
 RUN_TIMEOUT = 180.0          # seconds a whole exercise may take
+HOPELESS_AFTER = 3.0         # seconds: then a wait with no (or no sensible) limit is named
+SAY_AFTER = 5.0              # seconds: then a task still running says where it waits
 NOTEBOOKS = {"01": "01_naming_nodes", "02": "02_ping_connect_list", "03": "03_rpc",
              "04": "04_processes", "05": "05_cross_process_replies", "06": "06_stock_central",
              "07": "07_the_missing_file", "08": "08_when_nodes_fail",
              "09": "09_python_meets_the_beam"}
-_PYDIST = os.path.dirname(os.path.abspath(__file__))
 
 
 # ---------------------------------------------------------------- hints and progress
@@ -102,18 +106,34 @@ def show_progress(root: Path) -> int:
     return 0
 
 
+def _free_backup(stub: Path) -> Path:
+    """``exNN_x.py.bak``, else ``.bak2``, ``.bak3``...: a reset never overwrites an
+    earlier backup (the learner's work of before the previous reset)."""
+    for n in range(1, 10_000):
+        backup = stub.with_name(stub.name + (".bak" if n == 1 else f".bak{n}"))
+        if not backup.exists():
+            return backup
+    raise FileExistsError(f"too many backups of {stub.name}: delete some")
+
+
 def reset(root: Path, number: str) -> int:
-    """Write exercise ``number``'s stub again; the learner's file is kept as .bak."""
+    """Write exercise ``number``'s stub again; the learner's file is kept in a backup of
+    its own (an untouched stub needs none)."""
     [solution] = (root / "solutions").glob(f"ex{number}_*.py") or [None]
     if solution is None:
         print(f"no exercise {number}")
         return 2
-    stub = root / "exercises" / solution.name
+    stub, fresh = root / "exercises" / solution.name, stub_text(solution.read_text())
+    if stub.exists() and stub.read_text() == fresh:
+        print(f"{stub.relative_to(root)} is already the untouched stub: nothing to reset")
+        return 0
+    kept = ""
     if stub.exists():
-        stub.with_suffix(".py.bak").write_text(stub.read_text())
-    stub.write_text(stub_text(solution.read_text()))
-    print(f"{stub.relative_to(root)} is the untouched stub again (yours is in "
-          f"{stub.relative_to(root)}.bak)")
+        backup = _free_backup(stub)
+        backup.write_text(stub.read_text())
+        kept = f" (yours is in {backup.relative_to(root)})"
+    stub.write_text(fresh)
+    print(f"{stub.relative_to(root)} is the untouched stub again{kept}")
     return 0
 
 
@@ -207,7 +227,7 @@ def _import(path: Path, root: Path):
                         f"(a syntax error: Python could not read the file)")
         except BaseException as exc:
             done.append(f"importing {path.relative_to(root)} raised {type(exc).__name__}: "
-                        f"{exc} (at line {_line_in(exc.__traceback__, path)})")
+                        f"{exc} (at line {line_in(exc.__traceback__, path)})")
     loader = threading.Thread(target=load, daemon=True, name="pydist-check-import")
     loader.start()
     loader.join(IMPORT_TIMEOUT)
@@ -228,11 +248,6 @@ def _import(path: Path, root: Path):
     return done[0]
 
 
-def _line_in(tb, path: Path) -> str:
-    lines = [f.lineno for f in traceback.extract_tb(tb) if f.filename == str(path)]
-    return str(lines[-1]) if lines else "?"
-
-
 def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
     outcome: list = []
 
@@ -245,43 +260,25 @@ def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
         except AssertionError as exc:
             outcome.append((False, str(exc)))
         except Exception as exc:
-            outcome.append((False, _blame(exc, path, checks)))
+            outcome.append((False, blame(exc, path, checks)))
     thread = threading.Thread(target=attempt, daemon=True, name="pydist-check")
     thread.start()
-    thread.join(TASK_TIMEOUT)
-    if outcome:
-        return outcome[0]
-    return False, _stuck(thread, path)
-
-
-def _blame(exc: Exception, path: Path, checks: Path) -> str:
-    """Whose exception: the learner's code, or the check's own time limit?"""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_PYDIST)]
-    last = frames[-1].filename if frames else ""
-    if isinstance(exc, TimeoutError) and last.startswith(str(checks)):
-        return ("the check waited for an answer that never came: did your code send it, "
-                "to the process that asked?")
-    return (f"your code raised {type(exc).__name__}: {exc} "
-            f"(at line {_line_in(exc.__traceback__, path)} of {path.name})")
-
-
-def _stuck(thread: threading.Thread, path: Path) -> str:
-    """Why a task did not finish: a receive with no time limit in the learner's code is
-    the commonest cause, and it can be seen on the thread's stack."""
-    frame, waiting_forever, line = sys._current_frames().get(thread.ident), False, None
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "receive" and code.co_filename.startswith(_PYDIST):
-            waiting_forever = frame.f_locals.get("timeout", 0) is None
-        elif code.co_filename == str(path) and line is None:
-            line = frame.f_lineno
-        frame = frame.f_back
-    if waiting_forever and line is not None:
-        return (f"your code waits in receive() with no timeout (line {line} of {path.name}), "
-                f"and the message never came: give it one, receive(timeout=...)")
-    where = f" (it was at line {line} of {path.name})" if line else ""
-    return f"did not finish within {TASK_TIMEOUT:g} s: a loop that never ends?{where}"
+    started, said = time.monotonic(), False
+    while True:
+        thread.join(0.1)
+        if outcome:
+            return outcome[0]
+        waited = time.monotonic() - started
+        if waited >= TASK_TIMEOUT:
+            return False, stuck(thread, path, TASK_TIMEOUT)
+        wait = waiting(thread, path)
+        if waited >= HOPELESS_AFTER and wait and wait.hopeless:
+            return False, wait.why
+        if waited >= SAY_AFTER and not said:          # never silent for longer
+            where = wait.what if wait else line_of(thread, path, checks)
+            print(f"      … still running after {SAY_AFTER:g} s{where}; "
+                  f"stopped at {TASK_TIMEOUT:g} s", flush=True)
+            said = True
 
 
 # ---------------------------------------------------------------- the command

@@ -1,7 +1,8 @@
 """Shared fixtures: an isolated port mapper, a node per test, and leak checks.
 
-Every test runs against a port mapper on a port of its own session (so a learner's
-running nodes are never touched) and fails if it leaves a child process behind.
+Every test runs against a port mapper on a port of its own session, set in the
+course's top conftest.py (so a learner's running nodes are never touched), and fails
+if it leaves a child process behind.
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-EPMD_PORT = _free_port()
-os.environ["PYDIST_EPMD_PORT"] = str(EPMD_PORT)
-os.environ["PYDIST_COOKIE"] = "pydist-test-cookie"
-os.environ["PYDIST_EPMD_IDLE"] = "1"
-os.environ.pop("PYDIST_HEARTBEAT", None)
+EPMD_PORT = int(os.environ["PYDIST_EPMD_PORT"])    # the session's own: see ../conftest.py
 
 from pydist import Node  # noqa: E402  (after the environment is set)
 from pydist._names import short_host  # noqa: E402

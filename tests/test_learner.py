@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _free_port
+from conftest import ROOT, _free_port, spawn_python, stop_process
 
 pytest.importorskip("jupyterlab")
 
@@ -95,6 +95,53 @@ def test_python_m_pydist_names_works_in_jupyterlabs_terminal(node):
         f"`python -m pydist names` should list this test's node {node}:\n{r.stdout}{r.stderr}"
 
 
+def _outside_the_tests() -> dict:
+    """The environment of a shell, not of a process this test session started."""
+    return {k: v for k, v in os.environ.items() if k != "PYDIST_TEST_SESSION"}
+
+
+@pytest.mark.timeout(240)
+def test_the_notebooks_tests_pass_while_a_learners_lab_runs_nodes_a_and_b():
+    """A learner's lab has notebook 02 open: nodes `a` and `b` run on the host's port
+    mapper. `python3 course.py test` must not see them: not in 01's `names` output, and
+    not as "the name 'a' is already taken". The host's mapper is played by one on a
+    port of this test's own (the learner's default, for the inner test run)."""
+    host_port = str(_free_port())
+    host = {"PYDIST_EPMD_PORT": host_port, "ERL_EPMD_PORT": host_port,
+            "PYDIST_COOKIE": "a-learners-cookie"}
+    lab_nodes = spawn_python("""
+        import sys
+        from pydist import Node, peer
+        Node.start("a")
+        with peer.start("b") as b:
+            print("running", Node.self(), b.node, flush=True)
+            sys.stdin.readline()                        # until the test closes stdin
+        Node.stop()
+        """, env=host)
+    try:
+        line = lab_nodes.stdout.readline()
+        assert line.startswith("running a@"), f"the learner's nodes did not start: {line}"
+        names = subprocess.run([sys.executable, "-m", "pydist", "names"], capture_output=True,
+                               text=True, timeout=30, env={**os.environ, **host})
+        assert "name a at port" in names.stdout and "name b at port" in names.stdout, \
+            names.stdout + names.stderr
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "notebooks/01_naming_nodes.ipynb",
+                            "notebooks/02_ping_connect_list.ipynb"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=200,
+                           env={**_outside_the_tests(), **host})
+        out = r.stdout + r.stderr
+        assert "already taken" not in out, out[-3000:]
+        assert r.returncode == 0 and " passed" in out, out[-3000:]
+    finally:
+        lab_nodes.stdin.close()
+        try:
+            lab_nodes.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_process(lab_nodes)
+
+
 # ------------------------------------------------------------------ a running JupyterLab
 
 
@@ -162,3 +209,105 @@ def test_every_notebooks_exercise_link_opens_in_the_running_lab(lab):
         assert status == 200, f"{notebook.name}: /lab/tree/{path} answered HTTP {status}"
     status, _ = _get(f"{base}/api/contents/{_course().FIRST_NOTEBOOK}?token={token}")
     assert status == 200, "the notebook `course.py lab` opens first is not served"
+
+
+# ------------------------------------------------------------------ course.py lab itself
+
+
+@pytest.mark.parametrize("rest, opens_first", [
+    ([], True), (["--port", "8899"], True), (["--port=8899"], True),
+    (["--no-browser", "--port", "8899", "--ServerApp.ip", "127.0.0.1"], True),
+    (["notebooks/04_processes.ipynb"], False),
+    (["--port", "8899", "notebooks/04_processes.ipynb"], False),
+    (["--no-browser", "notebooks/04_processes.ipynb"], False),
+])
+def test_lab_opens_the_first_notebook_unless_told_another_one(rest, opens_first):
+    course = _course()
+    args, _ = course.lab_command(rest, {})
+    assert (course.FIRST_NOTEBOOK in args) == opens_first, args
+    at = args.index(f"--ServerApp.root_dir={ROOT}") + 1
+    assert args[at:at + len(rest)] == rest, f"the learner's arguments, in order: {args}"
+
+
+def _processes_with(text: str) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_on_course_py_lab_stops_the_lab_and_its_kernels_quietly(tmp_path):
+    """`python3 course.py lab --port N`: the lab answers on N with 01 open; Ctrl-C in the
+    terminal (SIGINT to the foreground process group) stops JupyterLab and its kernels,
+    with no traceback."""
+    port, token = _free_port(), secrets.token_hex(16)
+    browser, opened = tmp_path / "browser", tmp_path / "opened"   # a browser that notes the URL
+    browser.write_text(f'#!/bin/sh\ncat "${{1#file://}}" >> {opened}.part && '
+                       f'mv {opened}.part {opened}\n')     # the lab's redirect page
+    browser.chmod(0o755)
+    env = {**os.environ, "PYDIST_VENV": str(VENV), "BROWSER": f"{browser} %s",
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    log = open(tmp_path / "lab.log", "w+")
+    lab = subprocess.Popen([sys.executable, "course.py", "lab", "--port", str(port),
+                            "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+                            f"--ServerApp.token={token}"], cwd=ROOT, env=env, stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if _get(f"{base}/api/status?token={token}")[0] == 200:
+                    break
+            except OSError:
+                pass
+            log.seek(0)
+            assert lab.poll() is None, f"course.py lab exited:\n{log.read()}"
+            assert time.monotonic() < deadline, f"the lab did not answer on {port}:\n{log.read()}"
+            time.sleep(0.3)
+        log.seek(0)
+        started = log.read()
+        assert "installing" not in started, started
+        deadline = time.monotonic() + 30
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert opened.exists(), f"`course.py lab` opened no browser:\n{started}"
+        assert f"{port}/lab/tree/notebooks/01_naming_nodes.ipynb" in opened.read_text(), \
+            f"`course.py lab --port {port}` should open notebook 01: {opened.read_text()}"
+        request = urllib.request.Request(f"{base}/api/kernels?token={token}", method="POST",
+                                         data=b'{"name": "python3"}',
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            kernel = json.loads(r.read())["id"]
+        deadline = time.monotonic() + 30
+        while not _processes_with(f"kernel-{kernel}.json") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _processes_with(f"kernel-{kernel}.json"), "the lab started no kernel"
+        os.killpg(lab.pid, signal.SIGINT)                   # Ctrl-C in the terminal
+        lab.wait(60)
+        log.seek(0)
+        out = log.read()
+        assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+        assert "JupyterLab is stopped." in out and lab.returncode == 0, out
+        assert not _processes_with(token), f"JupyterLab outlived course.py lab:\n{out}"
+        deadline = time.monotonic() + 10
+        while _processes_with(f"kernel-{kernel}.json") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _processes_with(f"kernel-{kernel}.json"), "a kernel outlived the lab"
+    finally:
+        for pid in _processes_with(token) | _processes_with(str(tmp_path / "runtime")):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if lab.poll() is None:
+            lab.kill()
+        lab.wait(10)
+        log.close()

@@ -1,5 +1,5 @@
 """Checks for exercise 02 · Ping, connect, list."""
-from pydist import Node, peer
+from pydist import Node, peer, rpc
 from pydist._exercises import expect, unique
 
 NODE = True
@@ -32,7 +32,18 @@ def task2(ex):
 def task3(ex):
     with peer.start(unique("w1")) as w1, peer.start(unique("w2")) as w2:
         expected = sorted([Node.self(), w2.node])
-        took = ex.wait_for_mesh(w1.node, expected, 3.0)
+        try:
+            took = ex.wait_for_mesh(w1.node, expected, 3.0)
+        except TimeoutError:
+            known = sorted(rpc.call(w1.node, Node.list, [], timeout=2))
+            if known != expected:
+                raise
+            raise AssertionError(
+                f"called wait_for_mesh({w1.node!r}, {expected}, 3.0), expected the seconds it "
+                f"took, got TimeoutError, though {w1.node} knows exactly those nodes: your "
+                f"code looked at another list. Node.list() is this node's list "
+                f"({sorted(Node.list())}); ask {w1.node} for its own: "
+                f"rpc.call(node, Node.list, [], timeout=...)") from None
         assert isinstance(took, float) and 0 <= took < 3, \
             f"called wait_for_mesh({w1.node!r}, {expected}), expected the seconds it took, " \
             f"got {took!r}"

@@ -1,5 +1,5 @@
 """Checks for exercise 03 · rpc."""
-from pydist import Node, peer, rpc
+from pydist import BadRpc, Node, peer, rpc
 from pydist._exercises import expect, unique
 
 NODE = True
@@ -16,11 +16,25 @@ def _b():
 def task1(ex):
     b = _b()
     expect(ex.remote_upper(b, "hello"), "HELLO", f"remote_upper({b!r}, 'hello')")
+    gone = f"gone@{Node.self().split('@')[1]}"         # no node there: nothing can run there
+    try:
+        got = ex.remote_upper(gone, "hello")
+    except BadRpc:
+        return
+    raise AssertionError(f"called remote_upper({gone!r}, 'hello') (a node that is down), "
+                         f"expected BadRpc, got {got!r}: the upper-casing ran here, not on the "
+                         f"node. Ask the node to do it: rpc.call(node, \"str\", \"upper\", "
+                         f"[text])")
 
 
 def task2(ex):
     b = _b()
-    expect(ex.where_does_it_run(b), b, f"where_does_it_run({b!r})")
+    got = ex.where_does_it_run(b)
+    if got == Node.self():
+        raise AssertionError(f"called where_does_it_run({b!r}), expected {b!r}, got {got!r}, "
+                             f"the name of this node (the checker's): your function ran here. "
+                             f"Send it to the node: rpc.call(node, your_function, [])")
+    expect(got, b, f"where_does_it_run({b!r})")
 
 
 def task3(ex):

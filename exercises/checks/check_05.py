@@ -30,9 +30,23 @@ def task3(ex):
             send(msg[1], "noise")
             send(msg[1], ("show", [NIKE]))
     pid = spawn(stock)
-    expect(ex.ask_status(pid), [NIKE], "ask_status(a stock that first sends 'noise')")
+    called = "ask_status(a stock that first sends 'noise', then ('show', [nike]))"
+    got = ex.ask_status(pid)
     from pydist import receive
-    expect(receive(timeout=1), "noise", "ask_status, then looked for the 'noise' it should leave")
+    try:
+        left = receive(timeout=1, match=lambda m: m == "noise")
+    except TimeoutError:
+        left = None
+    if left is None and got != [NIKE]:
+        raise AssertionError(f"called {called}, expected [nike], got {got!r}: ask_status took "
+                             f"the first message in the mailbox, 'noise', instead of the "
+                             f"('show', stock) answer. Take only that one: "
+                             f"receive(timeout=..., match=lambda m: ...)")
+    expect(got, [NIKE], called)
+    if left is None:
+        raise AssertionError(f"called {called}: it returned the right stock but took 'noise' out "
+                             f"of the mailbox; leave what is not the answer there: "
+                             f"receive(timeout=..., match=...)")
 
 
 def task4(ex):

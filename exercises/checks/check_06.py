@@ -2,7 +2,7 @@
 import time
 
 from pydist import peer, receive, rpc, self, send, spawn
-from pydist._exercises import ask, expect, unique
+from pydist._exercises import ask, expect, started, unique
 
 NODE = True
 NIKE = {"name": "nike", "qty": 30}
@@ -22,6 +22,7 @@ def _start_here(name, fun, *args):
 
 
 def task1(ex):
+    started(ex.pos_ask)                  # not its crash on the store node, far from here
     server, store = peer.start(unique("server")), peer.start(unique("store"))
     try:
         rpc.call(server.node, _start_here, ["server", _stock_server, [NIKE]])
@@ -93,9 +94,18 @@ def _second_customer(pos, product, report_to):
 def task2(ex):
     send(self(), "noise")
     send(self(), ("print", "hello"))
-    expect(ex.show_msg(1), "hello", "show_msg() with 'noise' and ('print', 'hello') waiting")
-    from pydist import receive
-    expect(receive(timeout=1), "noise", "show_msg(), then looked for the 'noise' it should leave")
+    called = "show_msg() with 'noise' and ('print', 'hello') waiting"
+    got = ex.show_msg(1)
+    try:
+        left = receive(timeout=1, match=lambda m: m == "noise")
+    except TimeoutError:
+        left = None
+    if left is None:
+        raise AssertionError(f"called {called}, expected 'hello', got {got!r}: show_msg took "
+                             f"'noise', the first message in the mailbox, which is not a "
+                             f"('print', msg). Take only those: receive(timeout=..., "
+                             f"match=lambda m: ...)")
+    expect(got, "hello", called)
     try:                                     # no answer: it must give up, not wait for ever
         ex.show_msg(0.3)
     except TimeoutError:

@@ -27,6 +27,10 @@ def task2(ex):
                ("size", len(DATA)), "file_server then ('get', me, 'report.csv')")
         got = b""
         while (msg := receive(timeout=2))[0] == "chunk":
+            if len(msg[1]) > 65536:
+                raise AssertionError(f"file_server sent a chunk of {len(msg[1])} bytes, expected "
+                                     f"chunks of at most 65536 (64 KiB): cut the file with "
+                                     f"chunks(data), one ('chunk', piece) message each")
             got += msg[1]
         expect(msg, ("eof",), "file_server: the message after the last chunk")
         expect(len(got), len(DATA), "file_server: the bytes of all chunks")

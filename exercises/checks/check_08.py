@@ -5,16 +5,36 @@ import threading
 import time
 
 from pydist import BadRpc, Node, Process, peer, receive, send, spawn
-from pydist._exercises import expect, unique
+from pydist._exercises import EXITS, expect, started, unique
 
 NODE = True
 
 
+SLOW = 8              # seconds the slow node takes to answer: longer than anyone waits
+
+
+def name_unless_slow():
+    """Runs on the node asked: the slow one answers only after SLOW seconds."""
+    if Node.self().startswith("slow"):
+        time.sleep(SLOW)
+    return Node.self()
+
+
 def task1(ex):
     gone = f"gone@{Node.self().split('@')[1]}"
-    with peer.start(unique("alive")) as alive:
+    with peer.start(unique("alive")) as alive, peer.start(unique("slow")) as slow:
         expect(ex.call_any([gone, alive.node], "pydist", "Node.self", []), alive.node,
                f"call_any([{gone!r}, {alive.node!r}], 'pydist', 'Node.self', [])")
+        called = (f"call_any([{slow.node!r}, {alive.node!r}], name_unless_slow, []) where "
+                  f"{slow.node} is up but answers only after {SLOW} s")
+        started = time.monotonic()
+        got = ex.call_any([slow.node, alive.node], name_unless_slow, [])
+        if got == slow.node:
+            raise AssertionError(f"called {called}, expected {alive.node!r}, got {got!r} after "
+                                 f"{time.monotonic() - started:.0f} s: give up on a node that "
+                                 f"does not answer in time (rpc.call(..., timeout=2)) and ask "
+                                 f"the next one")
+        expect(got, alive.node, called)
     try:
         ex.call_any([gone], "pydist", "Node.self", [])
     except BadRpc:
@@ -27,8 +47,13 @@ def task2(ex):
         expect(ex.wait_nodedown(doomed.node, 0.3), False, "wait_nodedown(a live node, 0.3)")
         threading.Timer(0.2, os.kill, [doomed.os_pid, signal.SIGKILL]).start()
         started = time.monotonic()
-        expect(ex.wait_nodedown(doomed.node, 3), True,
-               "wait_nodedown(a node killed after 0.2 s, 3)")
+        got = ex.wait_nodedown(doomed.node, 3)
+        if got is False:
+            raise AssertionError("called wait_nodedown(a node killed after 0.2 s, 3), expected "
+                                 "True, got False: no ('nodedown', node) message came. It comes "
+                                 "only to a process that asked for it: Node.monitor(node) "
+                                 "first, then receive(timeout=..., match=...)")
+        expect(got, True, "wait_nodedown(a node killed after 0.2 s, 3)")
         assert time.monotonic() - started < 2, "wait_nodedown took too long to notice"
 
 
@@ -38,6 +63,7 @@ def _fragile():
 
 
 def task3(ex):
+    started(ex.supervise)                # not "found none": it crashed in its process
     result = []
     sup = spawn(lambda: result.append(ex.supervise("fragile_t", _fragile, [], 2)))
     ref = Process.monitor(sup)
@@ -46,8 +72,8 @@ def task3(ex):
         while Process.whereis("fragile_t") is None and time.monotonic() < deadline:
             time.sleep(0.01)
         pid = Process.whereis("fragile_t")
-        assert pid is not None, "called supervise('fragile_t', ...), expected a process " \
-            "registered as 'fragile_t', found none"
+        if pid is None:
+            _no_process(sup, result)
         send(pid, "crash")
         deadline = time.monotonic() + 2
         while Process.whereis("fragile_t") == pid and time.monotonic() < deadline:
@@ -56,6 +82,21 @@ def task3(ex):
     expect(result, [2], "supervise('fragile_t', fragile, [], restarts=2), crashing it twice")
     expect(Process.whereis("fragile_t") is not None, True,
            "supervise: after the last restart, a process registered as 'fragile_t'")
+
+
+def _no_process(sup, result):
+    """No process registered as 'fragile_t': say what happened to supervise itself."""
+    called = "called supervise('fragile_t', fragile, [], restarts=2)"
+    ended = EXITS.get(sup.num)
+    if isinstance(ended, BaseException):
+        raise AssertionError(f"{called}: supervise crashed with {type(ended).__name__}: "
+                             f"{ended}") from None
+    if ended is not None:
+        raise AssertionError(f"{called}: supervise returned {result[0] if result else None!r} "
+                             f"without a process registered as 'fragile_t' (register each "
+                             f"new one: Process.register(pid, name))")
+    raise AssertionError(f"{called}, expected a process registered as 'fragile_t' within "
+                         f"2 s, found none: does supervise spawn fun and register it?")
 
 
 TASKS = [("call_any tries node after node", task1),
