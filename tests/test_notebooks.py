@@ -52,3 +52,15 @@ def test_every_notebook_has_a_try_it_between_its_sections():
         assert "not yet" in "".join(check["source"]), \
             f"{path.name}: the cell after a Try it checks it (and says 'not yet' at first)"
         assert at < ids.index(f"{nn}-turn"), f"{path.name}: the Try it comes before 'Your turn'"
+
+
+def test_no_stored_output_holds_an_absolute_path():
+    """A stored output is what every learner sees: a build machine's folder has no place there."""
+    absolute = re.compile(r"(?<![\w.~])/(?:home|root|work|Users|usr|opt|srv|mnt|var)/[\w.-]+")
+    for path in NOTEBOOKS:
+        for cell in _cells(path):
+            for out in cell.get("outputs", []):
+                text = json.dumps(out)
+                found = absolute.search(text)
+                assert not found, f"{path.name}, cell {cell.get('id')}: stored output holds " \
+                                  f"the absolute path {found[0]!r}; re-run it so it shows a relative one"
