@@ -21,7 +21,7 @@ import time
 
 from multiprocess.connection import Listener
 
-from . import _epmd, _names, _tls
+from . import _epmd, _global, _names, _tls
 from . import _transport as wire
 from ._beam import Beam
 from ._beam_calls import Link, mesh
@@ -183,6 +183,8 @@ class Dist(Connecting, Reading):
             for other in list(self.peers.values()):
                 if other.beam is None and other is not peer:
                     other.channel.send(news)      # our pydist peers meet it too
+        if beam is None or beam.flags & PUBLISHED:
+            _global.nodeup(self, name)            # global syncs names with a full member
         return peer
 
     def _lost(self, peer: _Peer) -> None:
@@ -196,6 +198,7 @@ class Dist(Connecting, Reading):
             watchers = self.node_monitors.pop(peer.name, [])
             calls = [ref for ref, (_, node) in list(self.pending.items()) if node == peer.name]
         peer.channel.close()
+        _global.nodedown(self, peer.name)
         for pid in watchers:
             proc = _table.lookup(pid)
             if proc is not None:
