@@ -21,7 +21,7 @@ import time
 
 from multiprocess.connection import Listener
 
-from . import _epmd, _global, _names, _tls
+from . import _epmd, _global, _names, _tls, pg
 from . import _transport as wire
 from ._beam import Beam
 from ._beam_calls import Link, mesh
@@ -185,6 +185,7 @@ class Dist(Connecting, Reading):
                     other.channel.send(news)      # our pydist peers meet it too
         if beam is None or beam.flags & PUBLISHED:
             _global.nodeup(self, name)            # global syncs names with a full member
+            pg.nodeup(self, name)                 # pg's scopes discover theirs there
         return peer
 
     def _lost(self, peer: _Peer) -> None:

@@ -262,7 +262,7 @@ class _Server:
     def _check_waiters(self) -> None:
         if self.synced():
             for pid, ref in self.waiters:
-                send(pid, ("global_synced", ref))
+                send(pid, ("global_answer", ref, True))
             self.waiters = []
 
 
