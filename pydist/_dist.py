@@ -195,11 +195,11 @@ class Dist(Connecting, Reading):
             peer.lost = True
             if self.peers.get(peer.name) is peer:
                 del self.peers[peer.name]
+                _global.nodedown(self, peer.name)     # before the next nodeup of it
             self.changed.notify_all()
             watchers = self.node_monitors.pop(peer.name, [])
             calls = [ref for ref, (_, node) in list(self.pending.items()) if node == peer.name]
         peer.channel.close()
-        _global.nodedown(self, peer.name)
         for pid in watchers:
             proc = _table.lookup(pid)
             if proc is not None:

@@ -61,6 +61,8 @@ class _Server:
         self.exchanged: set[str] = set()
         self.seen_lost: set = set()
         self.waiters: list = []               # (pid, ref) waiting for sync
+        self.pid: Pid | None = None
+        self.deferred: list = []              # registrations waiting for a sync to end
 
     # ------------------------------------------------------------ sessions
     def nodeup(self, node: str) -> None:
@@ -83,11 +85,29 @@ class _Server:
 
     def init_connect(self, vsn, node, init) -> None:
         node = str(node)
+        if self.his_tag.get(node, vsn[1]) != vsn[1]:     # he started over: so do we
+            self._reset(node)
+            self.my_tag.pop(node, None)
         self.his_tag[node] = vsn[1]
         if node not in self.my_tag:
             self.nodeup(node)
         send((NAME, node), (Atom("init_connect_ack"), self.me, vsn[1], self.my_tag[node]))
         self._lock_set(node)
+
+    def _reset(self, node: str) -> None:
+        for state in (self.his_names, self.my_ops, self.his_resolved):
+            state.pop(node, None)
+        for state in (self.sent_lock, self.locked, self.exchanged):
+            state.discard(node)
+
+    def cancel_connect(self, node: str, tag) -> None:
+        """{cancel_connect, Node, Tag}: his side gave up this session; it starts again
+        with a new init_connect, which we answer with a new one of ours."""
+        if tag == self.my_tag.get(node):
+            self._reset(node)
+            self.my_tag.pop(node, None)
+            self.his_tag.pop(node, None)
+            self._check_waiters()
 
     def _lock_set(self, node: str) -> None:
         # Erlang's lockers lock both partitions before the exchange. Ours takes no lock
@@ -260,6 +280,8 @@ class _Server:
         return all(n in self.known for n in self.dist.peers)
 
     def _check_waiters(self) -> None:
+        while self.deferred and not self.my_tag:
+            _handle(self, self.deferred.pop(0))
         if self.synced():
             for pid, ref in self.waiters:
                 send(pid, ("global_answer", ref, True))
@@ -306,7 +328,7 @@ def _me() -> Pid:
 def _serve(server: _Server) -> None:
     while True:
         msg = receive()
-        if server.dist is not _table.dist:     # the node stopped
+        if server.dist is not _table.dist or msg == ("stop",):     # the node stopped
             return
         try:
             _handle(server, msg)
@@ -346,10 +368,15 @@ def _handle(server: _Server, msg) -> None:
         server.lost_connection(msg)
     elif kind == "remove_connection" and str(msg[1]) in server.dist.peers:
         server.dist.peers[str(msg[1])].channel.shutdown()
+    elif kind == "cancel_connect" and len(msg) == 3:
+        server.cancel_connect(str(msg[1]), msg[2])
     elif kind == "retry_lock":
         server._lock_set(msg[1])
     elif kind == "api":                         # ("api", caller, ref, what, *args)
         _, caller, ref, what, *args = msg
+        if what != "sync" and server.my_tag:   # a sync under way: after it, as global's
+            server.deferred.append(msg)         # lock would make it wait
+            return
         if what == "register":
             value = server.register(*args)
         elif what == "unregister":
@@ -387,38 +414,53 @@ def _server() -> _Server:
     with _start_lock:
         server = _servers.get(id(dist))
         if server is None or server.dist is not dist:
+            for stale in _servers.values():       # of a node stopped since: it ends
+                send(stale.pid, ("stop",))
             _servers.clear()
             server = _servers[id(dist)] = _Server(dist)
             ready = threading.Event()
-
-            def run():
-                Process.register(_me(), NAME)
-                ready.set()
-                _serve(server)
-            spawn(run)
-            ready.wait(5)
+            spawn(_run, server, ready)
+            if not ready.wait(CALL_TIMEOUT):
+                raise TimeoutError("Global: this node's global_name_server did not start")
     return server
+
+
+def _run(server: _Server, ready: threading.Event) -> None:
+    server.pid = _me()
+    take_name(server.pid, NAME)
+    ready.set()
+    _serve(server)
+
+
+def take_name(pid: Pid, name: str) -> None:
+    """Register ``pid`` as ``name``, taking it from the process of a node stopped
+    since (the process table outlives a node; that process ends at its next message)."""
+    with _table.lock:
+        stale = _table.names.pop(name, None)
+        if stale is not None:
+            stale.name = None
+    Process.register(pid, name)
 
 
 def nodeup(dist, node: str) -> None:
     """From _dist: a connection to ``node`` is up (either kind of node)."""
-    if _table.dist is dist:
-        _server()
-        send(NAME, ("nodeup", node))
+    try:
+        if _table.dist is dist:
+            send(_server().pid, ("nodeup", node))
+    except Exception as exc:                    # noqa: BLE001 - never the connection's end
+        dist.log(f"global could not hear of {node}: {exc}")
 
 
 def nodedown(dist, node: str) -> None:
-    if _table.dist is dist and _servers.get(id(dist)) is not None:
-        try:
-            send(NAME, ("nodedown", node))
-        except ValueError:
-            pass
+    server = _servers.get(id(dist))
+    if server is not None and server.dist is dist and server.pid is not None:
+        send(server.pid, ("nodedown", node))
 
 
 def _api(what: str, *args, timeout: float = CALL_TIMEOUT):
     _server()
     ref = _table.make_ref()
-    send(NAME, ("api", _me(), ref, what, *args))
+    send(_server().pid, ("api", _me(), ref, what, *args))
     msg = receive(timeout=timeout, match=lambda m: type(m) is tuple and len(m) == 3
                   and m[0] == "global_answer" and m[1] == ref)
     return msg[2]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 
 from . import _etf
+from ._global import take_name
 from ._process import Pid, _table, receive, send, spawn
 from ._registry import Process
 
@@ -199,13 +200,13 @@ class _Scope:
 
 def _serve(scope: _Scope, ready: threading.Event) -> None:
     scope.pid = (getattr(_table.local, "proc", None) or _table.current()).pid
-    Process.register(scope.pid, scope.name)
+    take_name(scope.pid, scope.name)
     ready.set()
     for node in list(scope.dist.peers):
         scope.discover(node)
     while True:
         msg = receive()
-        if scope.dist is not _table.dist:
+        if scope.dist is not _table.dist or msg == ("stop",):     # the node stopped
             return
         try:
             _handle(scope, msg)
@@ -261,6 +262,8 @@ def _scope(name: str) -> _Scope:
     with _start_lock:
         scope = _scopes.get(name)
         if scope is None or scope.dist is not dist:
+            if scope is not None and scope.pid is not None:
+                send(scope.pid, ("stop",))
             scope = _scopes[name] = _Scope(dist, name)
             ready = threading.Event()
             spawn(_serve, scope, ready)
@@ -273,7 +276,7 @@ def nodeup(dist, node: str) -> None:
     """From _dist: each scope here discovers the scope of the same name there."""
     for scope in list(_scopes.values()):
         if scope.dist is dist and scope.pid is not None:
-            send(scope.pid, ("nodeup", node))
+            send(scope.pid, ("nodeup", node))       # a pid: never raises
 
 
 def _api(scope: str, op: str, *args):
