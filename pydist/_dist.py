@@ -24,14 +24,14 @@ from multiprocess.connection import Listener
 from . import _epmd, _global, _names, _tls, pg
 from . import _transport as wire
 from ._beam import Beam
-from ._beam_calls import Link, mesh
+from ._beam_calls import Link
 from ._beam_handshake import PUBLISHED
 from ._channel import Channel
 from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
-from ._process import Pid, Ref, _table, spawn
+from ._process import Pid, Ref, _table
 from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
@@ -178,7 +178,6 @@ class Dist(Connecting, Reading):
         if beam is None:
             peer.channel.send(wire.encode_parts((wire.NODES, others)))
         elif beam.flags & PUBLISHED:              # the mesh, for both kinds of node
-            spawn(mesh, self, name)               # (a hidden node is in no mesh)
             news = wire.encode_parts((wire.NODES, [name]))
             for other in list(self.peers.values()):
                 if other.beam is None and other is not peer:

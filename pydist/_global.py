@@ -25,7 +25,7 @@ import itertools
 import threading
 
 from . import _etf
-from ._process import Pid, Ref, _table, receive, send, spawn
+from ._process import Pid, _table, receive, send, spawn
 from ._registry import Process
 
 __all__ = ["Global", "nodeup", "nodedown"]
@@ -40,8 +40,17 @@ DEFAULT_METHOD = _etf.Opaque("export", bytes([113, 119, 6]) + b"global" + bytes(
 _tags = itertools.count(1)
 
 
+def _to(node: str, msg) -> None:
+    """A message to global_name_server at ``node``, only if connected: global's sends
+    never set up a connection (gns_volatile_send's noconnect), or a node dropped to
+    end a partition would be joined again at once."""
+    dist = _table.dist
+    if dist is not None and str(node) in dist.peers:
+        send((NAME, str(node)), msg)
+
+
 def _cast(node: str, msg) -> None:
-    send((NAME, node), (Atom("$gen_cast"), msg))
+    _to(node, (Atom("$gen_cast"), msg))
 
 
 class _Server:
@@ -78,7 +87,7 @@ class _Server:
             d.pop(node, None)
         for s in (self.sent_lock, self.locked, self.exchanged, self.known):
             s.discard(node)
-        for name, (pid, _m, ref) in list(self.names.items()):
+        for name, (pid, _m, _ref) in list(self.names.items()):
             if pid.node == node:
                 self._delete(name)
         self._check_waiters()
@@ -91,7 +100,7 @@ class _Server:
         self.his_tag[node] = vsn[1]
         if node not in self.my_tag:
             self.nodeup(node)
-        send((NAME, node), (Atom("init_connect_ack"), self.me, vsn[1], self.my_tag[node]))
+        _to(node, (Atom("init_connect_ack"), self.me, vsn[1], self.my_tag[node]))
         self._lock_set(node)
 
     def _reset(self, node: str) -> None:
@@ -219,15 +228,16 @@ class _Server:
         if key in self.seen_lost:
             return
         self.seen_lost.add(key)
-        for other in self.known:
+        for other in list(self.known):
             if other not in (str(a), str(b)):
-                send((NAME, other), msg)
+                _to(other, msg)
         gone = str(a) if str(b) == self.dist.name else str(b)
-        if gone in self.dist.peers and gone in self.known:
+        peer = self.dist.peers.get(gone)
+        if peer is not None and gone in self.known:
             self.dist.log(f"'global' disconnected {gone} to prevent overlapping partitions "
                           f"({a} lost it)")
-            send((NAME, gone), (Atom("remove_connection"), self.me))
-            self.dist.peers[gone].channel.shutdown()
+            _to(gone, (Atom("remove_connection"), self.me))
+            peer.channel.shutdown()
 
     # ------------------------------------------------------------ names
     def insert(self, name, pid, method) -> None:
@@ -310,7 +320,7 @@ def _multi_call(nodes: list[str], request) -> None:
     for node in nodes:
         ref = _table.make_ref()
         refs[ref] = node
-        send((NAME, node), (Atom("$gen_call"), (me, ref), request))
+        _to(node, (Atom("$gen_call"), (me, ref), request))
     for ref in list(refs):
         try:
             receive(timeout=CALL_TIMEOUT, match=lambda m, r=ref: type(m) is tuple
@@ -366,8 +376,10 @@ def _handle(server: _Server, msg) -> None:
         server.down(msg[1])
     elif kind == "lost_connection" and len(msg) == 5:
         server.lost_connection(msg)
-    elif kind == "remove_connection" and str(msg[1]) in server.dist.peers:
-        server.dist.peers[str(msg[1])].channel.shutdown()
+    elif kind == "remove_connection" and len(msg) == 2:
+        peer = server.dist.peers.get(str(msg[1]))
+        if peer is not None:
+            peer.channel.shutdown()
     elif kind == "cancel_connect" and len(msg) == 3:
         server.cancel_connect(str(msg[1]), msg[2])
     elif kind == "retry_lock":

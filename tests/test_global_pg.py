@@ -13,7 +13,7 @@ import pytest
 from conftest import EPMD_PORT, HOST, unique
 from test_beam import elixir_script, ex, finish
 
-from pydist import Atom, Global, Node, Process, peer, pg, receive, rpc, send, spawn
+from pydist import Atom, BadRpc, Global, Node, Process, peer, pg, receive, rpc, send, spawn
 
 pytestmark = pytest.mark.skipif(shutil.which("elixir") is None,
                                 reason="needs Elixir: apt-get install -y erlang-base elixir")
@@ -213,3 +213,24 @@ def test_pg_between_pydist_nodes_and_a_dead_nodes_members_vanish(node):
     send(mine, "stop")
     wait_for(lambda: pg.get_members("room") == [])
     assert Process.alive(mine) is False
+
+
+def test_a_partition_global_made_is_not_bridged_by_the_python_node(three):
+    a, b, c = three
+    for name in three:                # the mesh formed and synced first
+        wait_for(lambda n=name: set(three) - {n} <= set(ex(n, "Node.list()")))
+        assert ex(name, ":global.sync()") == "ok"
+    rpc.cast(a, "Elixir.Node", "disconnect", [Atom(b)])
+    # Every node drops one side (which one, when both sides tell, is a race in OTP too).
+    for name in (Node.self(), c):
+        look = (lambda: set(Node.list())) if name == Node.self() else \
+            (lambda n=name: set(ex(n, "Node.list()")))
+        wait_for(lambda f=look: not {a, b} <= f(), what=f"{name} leaving the partition")
+    for name in set(three) & set(Node.list()):
+        try:                          # a node may drop us meanwhile: also no bridge
+            ex(name, ":global.sync()")
+        except BadRpc as exc:
+            assert exc.reason == "nodedown", exc
+    assert not {a, b} <= set(Node.list())
+    if a in Node.list():
+        assert b not in ex(a, "Node.list()")
