@@ -348,6 +348,8 @@ def one_round(quick: bool) -> dict[str, list]:
         if beam.available():                  # pydist and real Elixir nodes (bench/beam.py)
             for (workload, name), value in beam.round_trips(int(1000 * scale)).items():
                 record(workload, name, value)
+            for (workload, name), value in beam.names_and_groups(int(200 * scale)).items():
+                record(workload, name, value)
     finally:
         for c in contenders.values():
             c.close()

@@ -10,6 +10,14 @@ median of one round trip, in µs, unpinned:
 
 The Elixir side times itself with ``:timer.tc`` in a loop on its own node, so the call
 that starts the loop is not counted.
+
+``names_and_groups`` times the cluster services in the same three-node cluster (this
+node and two Elixir nodes, all members of ``global`` and of the ``pg`` scope):
+
+- global: one ``register_name`` + ``unregister_name`` (a lock and a call on every node)
+  from pydist (``Global``) and from Elixir (``:global``);
+- pg/join: one ``join`` + ``leave`` (a broadcast to the other scopes);
+- pg/members: one ``get_members`` (a local read) of a group of three members.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import shutil
 import statistics
 import time
 
-from pydist import Atom, Node, peer, receive, rpc, send
+from pydist import Atom, Global, Node, peer, pg, receive, rpc, send, spawn
 from pydist import self as self_pid
 
 ECHO = """
@@ -74,6 +82,43 @@ def round_trips(n: int) -> dict[tuple[str, str], float]:
         out[("beam/msg", "Elixir ↔ Elixir")] = _ex(two.node, TIMED.format(
             call='(send({:echo, target}, {self(), "ping"}); receive do m -> m end)'),
             n=n, target=target)
+        return out
+    finally:
+        two.stop()
+        one.stop()
+
+
+def names_and_groups(n: int) -> dict[tuple[str, str], float]:
+    """{(workload, contender): median µs} for global and pg (see the docstring)."""
+    one = peer.start(f"benchex3x{id(n) % 10000}", elixir=True)
+    two = peer.start(f"benchex4x{id(n) % 10000}", elixir=True)
+    try:
+        for p in (one, two):
+            _ex(p.node, "{:ok, _} = :pg.start(:pg); :global.sync()")
+        mine = spawn(receive)
+        out = {}
+
+        def register():
+            Global.register_name("bench_name", mine)
+            Global.unregister_name("bench_name")
+        out[("global/register", "pydist")] = _median_us(register, n)
+        out[("global/register", "Elixir")] = _ex(one.node, TIMED.format(
+            call="(:yes = :global.register_name(:bench_name, self()); "
+                 ":global.unregister_name(:bench_name))"), n=n)
+
+        def join():
+            pg.join("bench_group", mine)
+            pg.leave("bench_group", mine)
+        out[("pg/join", "pydist")] = _median_us(join, n)
+        out[("pg/join", "Elixir")] = _ex(one.node, TIMED.format(
+            call="(:pg.join(:bench_group, self()); :pg.leave(:bench_group, self()))"), n=n)
+        pg.join("bench_members", mine)
+        for p in (one, two):
+            _ex(p.node, ":pg.join(:bench_members, spawn(fn -> Process.sleep(:infinity) end))")
+        out[("pg/members", "pydist")] = _median_us(lambda: pg.get_members("bench_members"), n)
+        out[("pg/members", "Elixir")] = _ex(one.node, TIMED.format(
+            call=":pg.get_members(:bench_members)"), n=n)
+        send(mine, "stop")
         return out
     finally:
         two.stop()

@@ -10,13 +10,14 @@ Every name here has a twin in the Elixir of the course (see ROSETTA in the READM
     rpc.call(server.node, "operator", "add", [1, 2])   # :rpc.call(:server@vm, Kernel, :+, [1, 2])
 """
 
-from . import peer, rpc
+from . import peer, pg, rpc
 from ._errors import BadRpc, PydistError
 from ._etf import Atom
+from ._global import Global
 from ._node import Node
 from ._process import Pid, Ref, flush, pid_to_list, receive, self, send, spawn
 from ._registry import Process
 
-__all__ = ["Node", "Process", "rpc", "peer", "spawn", "send", "receive", "flush", "self",
-           "pid_to_list", "BadRpc", "PydistError", "Pid", "Ref", "Atom"]
+__all__ = ["Node", "Process", "rpc", "peer", "pg", "spawn", "send", "receive", "flush", "self",
+           "pid_to_list", "Global", "BadRpc", "PydistError", "Pid", "Ref", "Atom"]
 __version__ = "0.1.0"

@@ -9,8 +9,8 @@ One ``Beam`` object translates for one connection. Out: the node's own items (th
 of ``_transport``: SEND, CALL, MONITOR, ...) become control messages. In: control
 messages become what the node does for its own peers: a message in a mailbox, a
 reply to a waiting caller, a call on the call pool, a DOWN. A few names answer here,
-as a BEAM node's would: ``net_kernel`` (``Node.ping``), ``rex`` (erl_interface's rpc)
-and ``pydist_mesh`` (the mesh: see ``mesh``).
+as a BEAM node's would: ``net_kernel`` (``Node.ping``) and ``rex`` (erl_interface's
+rpc); ``global_name_server`` and ``pg`` are processes of their own (``_global``, ``pg``).
 
     Erlang                                  pydist
     send(pid, msg)     SEND / SEND_SENDER   a message in the mailbox

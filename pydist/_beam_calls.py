@@ -10,16 +10,13 @@ The connection's ``_beam.Beam`` writes the answers.
 
 from __future__ import annotations
 
-import threading
-
 from . import _etf
 from ._calls import _resolve, apply_here, remote_error
 from ._errors import BadRpc
 from ._process import Pid, Ref, _table, receive, running_call, send, spawn
 from ._registry import add_watcher
-from ._transport import CALL, encode
 
-__all__ = ["Link", "SERVICES", "serve_spawn", "mesh"]
+__all__ = ["Link", "SERVICES", "serve_spawn"]
 
 Atom = _etf.Atom
 
@@ -66,47 +63,9 @@ def _serve_rex(beam, peer, frm, request) -> None:
         beam.send(peer, frm, (Atom("rex"), repr(value)))
 
 
-def _mesh(beam, peer, sender, msg) -> None:
-    """``{nodeup, Node}`` from our watcher on a BEAM node (see ``mesh``)."""
-    if type(msg) is tuple and len(msg) == 2 and msg[0] == "nodeup":
-        node = str(msg[1])
-        if node != beam.dist.name and node not in beam.dist.peers:
-            threading.Thread(target=beam.dist.connect, args=(node,), daemon=True,
-                             name=f"pydist-connect-{node}").start()
-
-
-SERVICES = {"net_kernel": _net_kernel, "rex": _rex, "pydist_mesh": _mesh}
-
-# Erlang builds its mesh with `global`, which this node does not speak. Instead it
-# leaves on each BEAM node it connects to a small process, written in Erlang and
-# evaluated there, that names every node that node knows now and every one that comes
-# later; this node connects to each. It ends when this node goes.
-MESH_WATCHER = """
-Py = '{me}',
-erlang:monitor_node(Py, true),
-ok = net_kernel:monitor_nodes(true),
-Tell = fun(N) -> erlang:send({{pydist_mesh, Py}}, {{nodeup, N}}) end,
-lists:foreach(Tell, nodes()),
-Loop = fun L() -> receive {{nodeup, N}} -> Tell(N), L(); {{nodedown, Py}} -> ok;
-                          _ -> L() end end,
-Loop().
-"""
-
-
-def mesh(dist, node: str) -> None:
-    """Start the mesh watcher on ``node`` (run in a process of its own)."""
-    def call(mod: str, fun: str, args: list):
-        return dist.request(node, CALL, encode((mod, fun, args)), True, timeout=5.0)
-    try:
-        source = MESH_WATCHER.format(me=dist.name.replace("'", "\\'"))
-        _, tokens, _ = call("erl_scan", "string", [[ord(c) for c in source]])
-        _, exprs = call("erl_parse", "parse_exprs", [tokens])
-        bindings = call("erl_eval", "new_bindings", [])
-        dist.send_item(node, (CALL, next(_table.refs), 0, encode(
-            ("erl_eval", "exprs", [exprs, bindings])), False))
-    except (BadRpc, ValueError, TypeError) as exc:
-        if node in dist.peers:            # (a node that is gone has no mesh to join)
-            dist.log(f"could not join the mesh of {node}: {exc}")
+SERVICES = {"net_kernel": _net_kernel, "rex": _rex}
+# The mesh with BEAM nodes is global's: see _global (its sync connects each node to the
+# nodes the other side knows, and never joins a partition global made).
 
 
 # ---------------------------------------------------------------- serving calls

@@ -21,17 +21,17 @@ import time
 
 from multiprocess.connection import Listener
 
-from . import _epmd, _names, _ticks, _tls
+from . import _epmd, _global, _names, _ticks, _tls, pg
 from . import _transport as wire
 from ._beam import Beam
-from ._beam_calls import Link, mesh
+from ._beam_calls import Link
 from ._beam_handshake import PUBLISHED
 from ._channel import Channel
 from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
-from ._process import Pid, Ref, _table, spawn
+from ._process import Pid, Ref, _table
 from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
@@ -185,11 +185,13 @@ class Dist(Connecting, Reading):
         if beam is None:
             peer.channel.send(wire.encode_parts((wire.NODES, others)))
         elif beam.flags & PUBLISHED:              # the mesh, for both kinds of node
-            spawn(mesh, self, name)               # (a hidden node is in no mesh)
             news = wire.encode_parts((wire.NODES, [name]))
             for other in list(self.peers.values()):
                 if other.beam is None and other is not peer:
                     other.channel.send(news)      # our pydist peers meet it too
+        if beam is None or beam.flags & PUBLISHED:
+            _global.nodeup(self, name)            # global syncs names with a full member
+            pg.nodeup(self, name)                 # pg's scopes discover theirs there
         return peer
 
     def _lost(self, peer: _Peer) -> None:
@@ -199,6 +201,7 @@ class Dist(Connecting, Reading):
             peer.lost = True
             if self.peers.get(peer.name) is peer:
                 del self.peers[peer.name]
+                _global.nodedown(self, peer.name)     # before the next nodeup of it
             self.changed.notify_all()
             watchers = self.node_monitors.pop(peer.name, [])
             calls = [ref for ref, (_, node) in list(self.pending.items()) if node == peer.name]

@@ -1,0 +1,104 @@
+"""Checks for exercise 11 · Names across the cluster (needs Elixir)."""
+import time
+
+from pydist import Atom, Global, Node, pg, receive, rpc, send, spawn
+from pydist._exercises import expect, unique
+
+NODE = True
+NEEDS = "elixir"
+NEEDS_WHY = ("exercise 11 needs Elixir: apt-get install -y erlang-base elixir (Debian, Ubuntu) "
+             "or brew install elixir (macOS)")
+_peer = None
+
+# An Elixir chat member: it answers {:chat, from, text} with {:heard, node(), text}.
+MEMBER = """
+member = spawn(fn ->
+  loop = fn loop -> receive do {:chat, from, text} -> send(from, {:heard, node(), text}) end
+                    loop.(loop) end
+  loop.(loop)
+end)
+:ok = :pg.join(:room, member)
+member
+"""
+
+
+def _elixir():
+    """A real Elixir node with a pg scope and one member of :room (started once)."""
+    global _peer
+    from pydist import peer
+    if _peer is None or _peer.process.poll() is not None:
+        _peer = peer.start(unique("names"), elixir=True)
+        _iex("{:ok, _} = :pg.start(:pg); :global.sync()")
+        _iex(MEMBER)
+        pg.start()
+    return _peer.node
+
+
+def _iex(code: str):
+    return rpc.call(_peer.node, "Elixir.Code", "eval_string", [code], timeout=10)[0]
+
+
+def _sleeper():
+    receive(match=lambda m: m == "stop")
+
+
+def _member():
+    while True:
+        msg = receive()
+        if type(msg) is tuple and len(msg) == 3 and msg[0] == "chat":
+            send(msg[1], (Atom("heard"), Atom(Node.self()), msg[2]))
+
+
+def task1(ex):
+    node = _elixir()
+    name = unique("greeter")
+    pid = spawn(_sleeper)
+    expect(ex.register_everywhere(name, pid), True, f"register_everywhere({name!r}, pid)")
+    expect(_iex(f":global.whereis_name(:{name})"), pid,
+           f"on the Elixir node, :global.whereis_name(:{name})")
+    expect(ex.register_everywhere(name, spawn(_sleeper)), False,
+           f"register_everywhere({name!r}, another_pid) when {name!r} is taken")
+    send(pid, "stop")
+    del node
+
+
+def task2(ex):
+    node = _elixir()
+    name = unique("ex_named")
+    theirs = _iex(f"pid = spawn(fn -> Process.sleep(:infinity) end); "
+                  f":yes = :global.register_name(:{name}, pid); pid")
+    expect(ex.where(name, node), theirs, f"where({name!r}, {node!r})")
+    expect(ex.where(unique("nobody"), node), None, "where(a name nobody has, node)")
+    expect(Global.whereis_name(name), theirs, f"Global.whereis_name({name!r}) here too")
+
+
+def task3(ex):
+    _elixir()
+    member = spawn(ex.chat_member)
+    me = __import__("pydist").self()
+    send(member, "noise")
+    send(member, (Atom("chat"), me, "hello"))
+    got = receive(timeout=2, match=lambda m: type(m) is tuple and m[:1] == ("heard",))
+    expect(got, (Atom("heard"), Atom(Node.self()), "hello"),
+           "the answer of chat_member to (Atom('chat'), self(), 'hello')")
+    pg.join("room", member)
+
+
+def task4(ex):
+    node = _elixir()
+    if not pg.get_local_members("room"):         # task 3 not done: a member of ours
+        pg.join("room", spawn(_member))
+    deadline = time.monotonic() + 5               # the scopes meet as the node connects
+    while not [p for p in pg.get_members("room") if p.node == node]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no member of :room on {node} is seen here: pg's scopes "
+                                 f"did not meet (is this node's scope running? pg.start())")
+        time.sleep(0.05)
+    expect(ex.ask_room("room", "anyone?"), sorted([node, Node.self()]),
+           "ask_room('room', 'anyone?') with one Elixir and one Python member")
+
+
+TASKS = [("register_everywhere gives a pid a global name", task1),
+         ("where finds a global name from the Elixir node", task2),
+         ("chat_member answers ('heard', node, text)", task3),
+         ("ask_room asks every member of a pg group, Python and Elixir", task4)]
