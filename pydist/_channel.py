@@ -91,7 +91,10 @@ class Channel:
         try:
             if self.broken:
                 return
-            sock = socket.socket(fileno=self.fd)
+            try:                             # closed meanwhile (close does not wait for us)
+                sock = socket.socket(fileno=self.fd)
+            except OSError:
+                return
             try:
                 sent = sock.send(_TICK, socket.MSG_DONTWAIT)
             except OSError:                  # full (or failing: the reader will see it)
@@ -246,8 +249,12 @@ class Channel:
         self.broken = True
         with self._wake:
             self._wake.notify()
-        self.shutdown()
+        self.shutdown()                     # a blocked write fails now, and lets go
+        held = self._write.acquire(True, 1.0)   # no write may reach a reused fd number
         try:
             self.conn.close()
         except OSError:
             pass
+        finally:
+            if held:
+                self._write.release()
