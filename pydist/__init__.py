@@ -11,13 +11,15 @@ Every name here has a twin in the Elixir of the course (see ROSETTA in the READM
 """
 
 from . import peer, pg, rpc
-from ._errors import BadRpc, PydistError
+from ._errors import BadRpc, ProcessExit, PydistError
 from ._etf import Atom
 from ._global import Global
 from ._node import Node
 from ._process import Pid, Ref, flush, pid_to_list, receive, self, send, spawn
 from ._registry import Process
+from ._signals import spawn_link
 
-__all__ = ["Node", "Process", "rpc", "peer", "pg", "spawn", "send", "receive", "flush", "self",
-           "pid_to_list", "Global", "BadRpc", "PydistError", "Pid", "Ref", "Atom"]
+__all__ = ["Node", "Process", "rpc", "peer", "pg", "spawn", "spawn_link", "send", "receive",
+           "flush", "self", "pid_to_list", "Global", "BadRpc", "PydistError", "ProcessExit",
+           "Pid", "Ref", "Atom"]
 __version__ = "0.1.0"

@@ -16,23 +16,26 @@ rpc); ``global_name_server`` and ``pg`` are processes of their own (``_global``,
     send(pid, msg)     SEND / SEND_SENDER   a message in the mailbox
     :rpc.call / erpc   SPAWN_REQUEST        a call on the pool, its value in the DOWN
     Process.monitor    MONITOR_P / _EXIT    a watcher / ("DOWN", ref, ...)
-    Process.link       LINK / EXIT          a watcher whose DOWN goes out as an EXIT
+    Process.link       LINK / UNLINK_ID     a link (_signals)
+    exit signals       EXIT / EXIT2         _signals.signal: trapped, ignored or fatal
+    send(alias, msg)   ALIAS_SEND           GenServer.call's reply, while the alias lives
 """
 
 from __future__ import annotations
 
 import reprlib
 
-from . import _etf, _etf_decode
-from ._beam_calls import SERVICES, Link, serve_spawn
+from . import _etf, _etf_decode, _signals
+from ._beam_calls import SERVICES, serve_spawn
 from ._beam_handshake import FRAGMENTS
 from ._beam_handshake import SPAWN as SPAWN_FLAG
 from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
 from ._fragments import HEADER
-from ._process import FIRST_PID, USER, Pid, Ref, _table, item_message, running_call
-from ._transport import _FRAME, CALL, DEMONITOR, DOWN, IO, MONITOR, PING, REG_SEND, SEND
+from ._process import FIRST_PID, USER, Pid, Ref, _table, alias_send, item_message, running_call
+from ._transport import _FRAME, ALIAS_SEND, CALL, DEMONITOR, DOWN, EXIT, IO, LINK, MONITOR
+from ._transport import PING, REG_SEND, SEND, UNLINK
 from ._transport import SPAWN as SPAWN_ITEM
 
 __all__ = ["Beam", "IO_SERVER", "REPLIES"]
@@ -40,25 +43,27 @@ __all__ = ["Beam", "IO_SERVER", "REPLIES"]
 Atom = _etf.Atom
 
 # ---- control messages (erts "Distribution Protocol"); those marked * carry a message
-LINK, SEND_OP, EXIT, REG_SEND_OP, EXIT2 = 1, 2, 3, 6, 8          # SEND*, REG_SEND*
+LINK_OP, SEND_OP, EXIT_OP, REG_SEND_OP, EXIT2 = 1, 2, 3, 6, 8    # SEND*, REG_SEND*
 MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, SEND_SENDER = 19, 20, 21, 22   # SEND_SENDER*
 SPAWN_REQUEST, SPAWN_REPLY, UNLINK_ID, UNLINK_ID_ACK = 29, 31, 35, 36   # SPAWN_REQUEST*
-WITH_MESSAGE = {SEND_OP, REG_SEND_OP, SEND_SENDER, SPAWN_REQUEST}
+ALIAS_SEND_OP = 33                                                     # ALIAS_SEND*
+WITH_MESSAGE = {SEND_OP, REG_SEND_OP, SEND_SENDER, SPAWN_REQUEST, ALIAS_SEND_OP}
 PASS_THROUGH = 112             # 'p': a frame without the atom cache
 # The same sent by a process under seq_trace: its trace token added at that place.
-TRACED = {12: (SEND_OP, 3), 13: (EXIT, 3), 16: (REG_SEND_OP, 4), 18: (EXIT2, 3),
-          23: (SEND_SENDER, 3), 30: (SPAWN_REQUEST, 6), 32: (SPAWN_REPLY, 5)}
+TRACED = {12: (SEND_OP, 3), 13: (EXIT_OP, 3), 16: (REG_SEND_OP, 4), 18: (EXIT2, 3),
+          23: (SEND_SENDER, 3), 30: (SPAWN_REQUEST, 6), 32: (SPAWN_REPLY, 5),
+          34: (ALIAS_SEND_OP, 2)}
 
 # What each control message we act on holds, checked before anything is done with it,
 # as dist.c checks them (a peer that sends another shape is dropped). A "name" is
 # an atom; "any" is any term.
 SHAPES = {
-    LINK: (Pid, Pid), SEND_OP: ("any", Pid), EXIT: (Pid, Pid, "any"),
+    LINK_OP: (Pid, Pid), SEND_OP: ("any", Pid), EXIT_OP: (Pid, Pid, "any"),
     REG_SEND_OP: (Pid, "any", Atom), EXIT2: (Pid, Pid, "any"),
     MONITOR_P: (Pid, (Pid, Atom), Ref), DEMONITOR_P: (Pid, (Pid, Atom), Ref),
     MONITOR_P_EXIT: ((Pid, Atom), Pid, Ref, "any"), SEND_SENDER: (Pid, Pid),
     SPAWN_REQUEST: (Ref, Pid, Pid, tuple, list), SPAWN_REPLY: (Ref, Pid, int, "any"),
-    UNLINK_ID: (int, Pid, Pid), UNLINK_ID_ACK: (int, Pid, Pid)}
+    UNLINK_ID: (int, Pid, Pid), UNLINK_ID_ACK: (int, Pid, Pid), ALIAS_SEND_OP: (Pid, Ref)}
 
 # ---- pids of this node that are services, not processes (below FIRST_PID)
 IO_SERVER = 2                  # the group leader we give BEAM calls: prints here
@@ -66,7 +71,8 @@ REPLIES = 3                    # where answers to our own gen_calls arrive
 
 _NOTHING = object()
 EMPTY = Atom("")               # what fills a message's "Unused" field
-_SIMPLE_REASONS = {"normal", "noproc", "noconnection", "killed", "shutdown", "nodedown"}
+_SIMPLE_REASONS = {"normal", "noproc", "noconnection", "kill", "killed", "shutdown",
+                   "nodedown", "timeout", "undef"}
 
 
 class Beam:
@@ -123,10 +129,17 @@ class Beam:
             return self._frame((DEMONITOR_P, watcher, what, ref))
         if op == DOWN:
             _, ref, watcher, target, reason = item
-            if isinstance(ref, Link):
-                return self._frame((EXIT, target, watcher, _reason(reason)))
             return self._frame((MONITOR_P_EXIT, target if isinstance(target, Pid)
                                 else Atom(target[0]), watcher, ref, _reason(reason)))
+        if op == EXIT:                    # a link's signal, or Process.exit's
+            _, sender, to, reason, link = item
+            return self._frame((EXIT_OP if link else EXIT2, sender, to, _reason(reason)))
+        if op == LINK:
+            return self._frame((LINK_OP, item[1], item[2]))
+        if op == UNLINK:                  # its ack (UNLINK_ID_ACK) needs no answer
+            return self._frame((UNLINK_ID, next(_table.refs), item[1], item[2]))
+        if op == ALIAS_SEND:
+            return self._frame((ALIAS_SEND_OP, Pid(None, USER), item[1]), item[2])
         if op == SPAWN_ITEM:
             raise TypeError("a Python function cannot run on a BEAM node: call one of its "
                             "functions by module and name, e.g. rpc.call(node, "
@@ -184,19 +197,20 @@ class Beam:
         elif op == DEMONITOR_P:
             _, watcher, target, ref = control
             _forget(target, ref=ref)
-        elif op == LINK:
-            _, linker, target = control
-            self.dist.watch(peer, Link(self.name, next(_table.refs)), linker, target)
+        elif op == LINK_OP:
+            _signals.remote_link(peer, control[1], control[2])
         elif op == UNLINK_ID:
             _, unlink_id, linker, target = control
-            _forget(target, linked=linker)
+            proc = _table.lookup(target) if target.is_local() else None
+            if proc is not None:
+                proc.links.discard(linker)
             peer.channel.send_later(self._frame((UNLINK_ID_ACK, unlink_id, target, linker)))
-        elif op == EXIT or op == EXIT2:   # pydist processes trap exits: a message
+        elif op == EXIT_OP or op == EXIT2:
             _, sender, target, reason = control
-            if op == EXIT:
-                _forget(target, linked=sender)    # the link is gone with its signal
-            self._to_pid(target, ("EXIT", sender, reason), batch)
-            batch.flush()
+            if target.is_local():
+                _signals.signal(target, sender, reason, link=op == EXIT_OP)
+        elif op == ALIAS_SEND_OP:
+            alias_send(control[2], msg)
         elif op == MONITOR_P_EXIT:
             _, target, watcher, ref, reason = control
             if self._waiting(ref):        # the end of an erpc call we made
@@ -292,7 +306,7 @@ class Beam:
         self.send_frame(peer, (MONITOR_P_EXIT, pid, watcher, ref, reason))
 
     def exit(self, peer, pid: Pid, linked: Pid, reason) -> None:
-        self.send_frame(peer, (EXIT, pid, linked, reason))
+        self.send_frame(peer, (EXIT_OP, pid, linked, reason))
 
 
 def _erpc_result(reason, node: str) -> tuple[bool, object]:
@@ -323,9 +337,17 @@ def _mfa(stack) -> str:
 # ---------------------------------------------------------------- helpers
 
 def _reason(reason):
-    """A pydist exit reason as an Erlang term: the usual atoms stay atoms. (One with no
-    Erlang form is sent as its text by Dist.send_down.)"""
-    return Atom(reason) if isinstance(reason, str) and reason in _SIMPLE_REASONS else reason
+    """A pydist exit reason as an Erlang term: the usual ones are atoms (``"killed"`` is
+    ``:killed``), an exception is ``{:ValueError, "its message"}``, as erpc reports a
+    Python error too; a tuple of them, e.g. ``("shutdown", x)``, likewise. (A term with
+    no Erlang form goes as its text: Dist.send_signal.)"""
+    if isinstance(reason, str):
+        return Atom(reason) if reason in _SIMPLE_REASONS else reason
+    if isinstance(reason, BaseException):
+        return (Atom(type(reason).__name__), str(reason))
+    if type(reason) is tuple:
+        return tuple(_reason(part) for part in reason)
+    return reason
 
 
 def _chars(data) -> str:
@@ -338,19 +360,13 @@ def _chars(data) -> str:
     return str(data)
 
 
-def _forget(target, ref: Ref | None = None, linked: Pid | None = None) -> None:
-    """Drop a monitor (by its ref) or a link (by the linked pid) on a local process."""
+def _forget(target, ref: Ref) -> None:
+    """Drop a monitor (by its ref) on a local process."""
     with _table.lock:
         proc = _table.lookup(target) if isinstance(target, Pid) else \
             _table.names.get(str(target))
-        if proc is None:
-            return
-        if ref is not None:
+        if proc is not None:
             proc.watchers.pop(ref, None)
-        else:
-            for key in [k for k, w in proc.watchers.items()
-                        if isinstance(k, Link) and w == linked]:
-                del proc.watchers[key]
 
 
 def _checked(control):

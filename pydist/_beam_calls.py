@@ -13,21 +13,13 @@ from __future__ import annotations
 from . import _etf
 from ._calls import _resolve, apply_here, remote_error
 from ._errors import BadRpc
-from ._process import Pid, Ref, _table, receive, running_call, send, spawn
+from ._errors import ProcessExit
+from ._process import Pid, _table, receive, running_call, send, spawn
 from ._registry import add_watcher
 
-__all__ = ["Link", "SERVICES", "serve_spawn"]
+__all__ = ["SERVICES", "serve_spawn"]
 
 Atom = _etf.Atom
-
-
-class Link(Ref):
-    """An Elixir process's link to a local process, kept as a watcher of that process
-    (as a monitor is) under a ref of this type: when the process ends, its DOWN goes
-    out as an EXIT signal instead (see _beam.Beam.encode). Made with the BEAM node's
-    name, so that a nodedown finds the links of that node (_dist._lost)."""
-
-    __slots__ = ()
 
 
 # ---------------------------------------------------------------- the services
@@ -84,15 +76,18 @@ def serve_spawn(beam, peer, control: tuple, args) -> None:
     flags = SPAWN_MONITOR * monitor + SPAWN_LINK * link
     try:
         mod, fun, _arity = mfa
+        if not isinstance(args, list):
+            raise TypeError("the arguments are not a list")
         if (mod, fun) == ("erpc", "execute_call"):
             tag, mod, fun, args = args
         elif (mod, fun) == ("erpc", "execute_cast"):
             tag, (mod, fun, args) = None, args
-        else:
-            tag = _resolve(str(mod), str(fun), beam.dist.name)   # Node.spawn: a process
-        if not isinstance(args, list):
-            raise TypeError("the arguments are not a list")
-    except (BadRpc, TypeError, ValueError, ImportError, SyntaxError):
+        else:                                              # Node.spawn: a process
+            try:
+                tag = _resolve(str(mod), str(fun), beam.dist.name)
+            except (BadRpc, ImportError, SyntaxError):     # as erts: a pid that exits
+                tag, args = _undef, [mod, fun, args]       # undef (a fun is Erlang's)
+    except (TypeError, ValueError):
         beam.spawn_reply(peer, ref, caller, 0, Atom("badarg"))
         return
     if callable(tag):
@@ -100,7 +95,10 @@ def serve_spawn(beam, peer, control: tuple, args) -> None:
         if monitor:
             add_watcher(ref, caller, pid)
         if link:
-            add_watcher(Link(beam.name, next(_table.refs)), caller, pid)
+            with _table.lock:
+                proc = _table.lookup(pid)
+                if proc is not None:                       # the caller's end is its own
+                    proc.links.add(caller)
         beam.spawn_reply(peer, ref, caller, flags, pid)
         send(pid, _GO)                    # only now: its end is watched
         return
@@ -127,6 +125,12 @@ def _ended(beam, peer, pid, caller, ref, monitor: bool, link: bool, reason) -> N
 
 
 _GO = object()
+
+
+def _undef(mod, fun, args):
+    """A function this node does not have: the process exits ``{undef, [{M, F, A, []}]}``
+    as on a BEAM node (e.g. ``Node.spawn(py, fn -> ... end)``: Erlang code)."""
+    raise ProcessExit((Atom("undef"), [(mod, fun, args, [])]), f"{mod}.{fun} is not defined")
 
 
 def _started(fun, args: list):

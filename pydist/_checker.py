@@ -200,19 +200,19 @@ def _record_crashes() -> None:
     from . import _process
     from ._exercises import EXITS
 
-    def run(proc, fun, args):
-        _process._table.local.proc = proc
+    def body(proc, fun, args):
         reason = "normal"
         try:
             fun(*args)
+        except _process.ProcessExit as exc:    # a signal's (Process.exit, a link)
+            reason = proc.exit_reason if proc.exit_reason is not None else exc.reason
         except SystemExit:
             pass
-        except BaseException as exc:
+        except BaseException as exc:          # noqa: BLE001 - what ended it, to tell
             reason = exc
-        finally:
-            EXITS[proc.pid.num] = reason
-            _process._table.exit(proc, reason)
-    _process._run = run
+        EXITS[proc.pid.num] = reason
+        return reason
+    _process._body = body
 
 
 def _import(path: Path, root: Path):

@@ -24,14 +24,14 @@ from multiprocess.connection import Listener
 from . import _epmd, _global, _names, _ticks, _tls, pg
 from . import _transport as wire
 from ._beam import Beam
-from ._beam_calls import Link
 from ._beam_handshake import PUBLISHED
 from ._channel import Channel
 from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
-from ._process import Pid, Ref, _table, spawn
+from . import _signals
+from ._process import Pid, Ref, _exited, _table, shielded, spawn
 from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
@@ -60,7 +60,8 @@ class _Peer:
     def send(self, item: tuple) -> None:
         data = self.encode(item)
         if data is not None:
-            self.channel.send(data)
+            with shielded():
+                self.channel.send(data)
 
 
 class Dist(Connecting, Reading):
@@ -215,15 +216,11 @@ class Dist(Connecting, Reading):
         for ref in calls:
             self.reply(ref, False, BadRpc("nodedown", peer.name,
                                           f"the connection to {peer.name} was lost"))
-        linked = []
         with _table.lock:                 # its processes no longer watch ours
             for proc in _table.procs.values():
-                for ref in [r for r, w in proc.watchers.items() if w.node == peer.name]:
-                    if isinstance(ref, Link):         # a link's signal: noconnection
-                        linked.append((proc, proc.watchers[ref]))
+                for ref in [r for r, (w, _) in proc.watchers.items() if w.node == peer.name]:
                     del proc.watchers[ref]
-        for proc, other in linked:                    # pydist processes trap exits
-            proc.deliver(("EXIT", other, "noconnection"))
+        _signals.node_lost(peer.name)
 
     def _heartbeat_loop(self) -> None:
         """Every heartbeat/2 s, a tick to each node we sent nothing to for heartbeat/4
@@ -259,13 +256,24 @@ class Dist(Connecting, Reading):
 
     def send_down(self, watcher: Pid, ref: Ref, target, reason) -> None:
         peer = self.peers.get(watcher.node)
-        if peer is None:
-            return
+        if peer is not None:
+            self.send_signal(peer, (wire.DOWN, ref, watcher, target, reason))
+
+    def send_signal(self, peer: _Peer, item: tuple) -> None:
+        """A DOWN, LINK, UNLINK or EXIT to ``peer``; its reason as text if it has no
+        form on that wire. From a reader thread, through the writer (never blocks)."""
         try:
-            data = peer.encode((wire.DOWN, ref, watcher, target, reason))
-        except (TypeError, ValueError):               # no form on the wire: its text
-            data = peer.encode((wire.DOWN, ref, watcher, target, repr(reason)))
-        peer.channel.send(data)
+            data = peer.encode(item)
+        except (TypeError, ValueError):               # no form on that wire: its text
+            at = 3 if item[0] == wire.EXIT else len(item) - 1
+            data = peer.encode(item[:at] + (repr(item[at]),) + item[at + 1:])
+        if data is None:
+            return
+        if getattr(_table.local, "reader", False):
+            peer.channel.send_later(data)
+        else:
+            with shielded():
+                peer.channel.send(data)
 
     def monitor_remote(self, ref: Ref, watcher: Pid, target) -> None:
         node = target.node if isinstance(target, Pid) else target[1]
@@ -304,7 +312,8 @@ class Dist(Connecting, Reading):
         self.touched.add(node)
         console.dirty = True
         try:
-            peer.channel.send(data)
+            with shielded():
+                peer.channel.send(data)
             if peer.lost:
                 raise BadRpc("nodedown", node, f"the connection to {node} was lost")
             ok, value = _wait_reply(proc, ref, timeout, node)
@@ -367,6 +376,8 @@ class Dist(Connecting, Reading):
 def _wait_reply(proc, ref: int, timeout: float | None, node: str) -> tuple:
     replies, deadline = proc.replies, None
     while True:
+        if proc.exit_reason is not None:      # killed while it waited
+            _exited(proc)
         if proc is _table.main_proc and console.pending:
             console.drain()                 # the call's output first, then its result
         answer = replies.pop(ref, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import traceback
 
-__all__ = ["PydistError", "BadRpc", "user_traceback"]
+__all__ = ["PydistError", "BadRpc", "ProcessExit", "user_traceback"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -66,6 +66,27 @@ class BadRpc(PydistError):
     def __reduce__(self):
         return (_rebuild_badrpc, (self.reason, self.node, self.detail, self.remote_type,
                                   self.remote_message, self.remote_traceback))
+
+
+class ProcessExit(BaseException):
+    """The calling process exits with ``reason``. Elixir: ``exit(reason)``, and what a
+    process meets when an exit signal kills it (``Process.exit(pid, :kill)``, a linked
+    process's crash) or when ``GenServer.call`` gives up.
+
+    Like Elixir's exits, it is not an error: ``except Exception`` does not catch it
+    (Elixir's ``rescue`` does not catch exits either); ``except ProcessExit`` does.
+    ``raise ProcessExit("shutdown")`` ends a process with that reason."""
+
+    def __init__(self, reason="normal", detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail or f"the process exited with reason {self.reason!r}"
+
+    def __reduce__(self):
+        return (ProcessExit, (self.reason, self.detail))
 
 
 def _rebuild_badrpc(*args) -> BadRpc:

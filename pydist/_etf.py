@@ -35,7 +35,7 @@ import struct
 from itertools import chain
 from typing import Any, Iterator
 
-from ._process import Pid, Ref, _table
+from ._process import AliasTag, Pid, Ref, _table
 
 __all__ = ["Atom", "Opaque", "ErlPid", "ErlRef", "BadTerm", "encode"]
 
@@ -302,12 +302,17 @@ def _write_ref(out: bytearray, ref: Ref, here) -> None:
     out += struct.pack(f">{len(ids)}I", *ids)
 
 
+def _write_alias(out: bytearray, tag: AliasTag, here):
+    out += _TAG_U32.pack(LIST_EXT, 1)                     # [alias | Ref]: improper
+    return (Atom("alias"), tag.ref)
+
+
 _WRITERS = {
     bool: lambda out, b, here: _write_atom(out, "true" if b else "false"),
     type(None): lambda out, _, here: _write_atom(out, "nil"),
     Atom: _write_atom, int: _write_int, float: _write_float,
     str: _write_binary, bytes: _write_binary, bytearray: _write_binary,
     tuple: _write_tuple, list: _write_list, dict: _write_dict,
-    Pid: _write_pid, Ref: _write_ref,
+    Pid: _write_pid, Ref: _write_ref, AliasTag: _write_alias,
     Opaque: lambda out, opaque, here: out.extend(opaque.data),
 }

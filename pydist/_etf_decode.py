@@ -70,7 +70,7 @@ from ._etf import (  # the wire constants and the types of terms
     Opaque,
     _remote,
 )
-from ._process import Pid, Ref
+from ._process import AliasTag, Pid, Ref
 
 __all__ = ["decode", "BadMessage"]
 
@@ -244,6 +244,8 @@ def _close(inp: _Input, frame: _Open):
         tail = items.pop()
         if type(tail) is list:             # NIL_EXT (or a charlist: still a proper list)
             return items + tail
+        if items == ["alias"] and isinstance(tail, Ref):  # gen:call's tag, OTP 24+
+            return AliasTag(tail)
         return Opaque("improper list", whole)
     if tag == MAP_EXT:
         d = dict(zip(items[::2], items[1::2], strict=True))

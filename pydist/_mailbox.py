@@ -27,7 +27,8 @@ class Proc:
     """One process: its pid, its mailbox, and how it sleeps and is woken."""
 
     __slots__ = ("pid", "name", "mailbox", "idle", "alive", "thread", "watchers",
-                 "group_leader", "replies", "woken", "spawned")
+                 "group_leader", "replies", "woken", "spawned", "links", "trap_exit",
+                 "exit_reason", "guard", "exiting", "aliases")
 
     def __init__(self, pid, group_leader, spawned: bool):
         self.pid = pid
@@ -36,13 +37,21 @@ class Proc:
         self.idle = False              # blocked in receive with nothing to do
         self.alive = True
         self.thread: threading.Thread | None = None
-        self.watchers: dict = {}               # monitors on this process: ref -> watcher
+        self.watchers: dict = {}       # monitors on it: ref -> (watcher, target as named)
+        self.links: set = set()                # pids linked to it, here or elsewhere
+        self.trap_exit = False                 # exit signals become ("EXIT", ...) messages
+        self.exit_reason = None                # set when a signal killed it (see _signals)
+        self.aliases: set = set()              # its active aliases (GenServer.call's)
         self.group_leader = group_leader       # where its output goes (None: this node)
         self.replies: dict[int, tuple] = {}    # answers to its requests, by reference
         # Its wake-up (see above): acquired now, as there is nothing new yet.
         self.woken = threading.Lock()
         self.woken.acquire()
         self.spawned = spawned
+        # A spawned process's thread can be stopped from outside (_signals): ``guard`` is
+        # held while it writes or delivers, so a stop never lands half-way through.
+        self.guard = threading.RLock() if spawned else None
+        self.exiting = False                   # past the point where a stop may land
 
     # -- other threads
     def signal(self) -> None:
@@ -82,6 +91,12 @@ class Proc:
                 del box[i]
                 return msg, i
         return NOTHING, end
+
+    def remove(self, match: Callable[[Any], bool]) -> None:
+        """Drop every queued message ``match`` accepts (demonitor's flush)."""
+        box = self.mailbox
+        for msg in [m for m in _copy(box, 0, None) if match(m)]:
+            box.remove(msg)
 
     def clear(self) -> list:
         """Take every queued message, oldest first (for flush)."""

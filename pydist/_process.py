@@ -19,11 +19,12 @@ from typing import Any, Callable
 
 from . import _names
 from ._console import console
-from ._errors import PydistError, user_traceback
+from ._errors import ProcessExit, PydistError, user_traceback
 from ._mailbox import NOTHING, Proc
 from ._transport import REG_SEND, SEND
 
-__all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_list", "USER"]
+__all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_list", "USER",
+           "shielded", "new_process", "start_process", "AliasTag", "alias_send"]
 
 FIRST_PID = 100                 # small numbers read like Erlang's <0.112.0>
 USER = 1                        # <0.1.0>: the node's own console, Erlang's `user`
@@ -81,6 +82,29 @@ class Ref(_Ident):
         return f"#Reference<{index}.{self.num}>"
 
 
+class AliasTag:
+    """The tag of a ``GenServer.call`` made with an alias (OTP 24+): Erlang's
+    ``[alias | Ref]``. A reply to it goes to the alias, which the caller deactivates
+    when it stops waiting: a late reply is dropped, never left in its mailbox."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: Ref):
+        self.ref = ref
+
+    def __eq__(self, other) -> bool:
+        return type(other) is AliasTag and other.ref == self.ref
+
+    def __hash__(self) -> int:
+        return hash(("alias", self.ref))
+
+    def __repr__(self) -> str:
+        return f"[alias | {self.ref!r}]"
+
+    def __reduce__(self):
+        return (AliasTag, (self.ref,))
+
+
 def pid_to_list(pid: Pid) -> str:
     """Elixir: ``:erlang.pid_to_list(pid)``. ``"<0.112.0>"`` for a local pid; a pid
     of another node starts with the number this node gives that node: ``"<19214.112.0>"``.
@@ -110,6 +134,8 @@ class _Table:
         self.main_proc: Proc | None = None     # the notebook's or prompt's process
         self.quiet_waiters = 0
         self.serving: set[int] = set()          # threads running an rpc call right now
+        self.aliases: dict[int, Proc] = {}      # active aliases (GenServer.call): ref -> owner
+        self.linked_exit = lambda pid, links, reason: None   # set by _signals
 
     def dist_required(self, what: str):
         if self.dist is None:
@@ -142,6 +168,8 @@ class _Table:
 
     def current(self) -> Proc:
         proc = getattr(self.local, "proc", None)
+        if proc is not None and proc.exit_reason is not None:
+            _exited(proc)            # a signal killed it: raises ProcessExit
         if proc is None:             # a thread that pydist did not start: adopt it
             console.install()
             leader = getattr(self.local, "leader", None)     # set while serving an rpc
@@ -157,16 +185,27 @@ class _Table:
         proc = self.procs.get(pid.num)
         return proc if proc is not None and proc.alive else None
 
-    def exit(self, proc: Proc, reason) -> None:
+    def exit(self, proc: Proc, reason) -> bool:
+        """``proc`` has ended with ``reason``: it is dead to the whole cluster at once
+        (name freed, messages to it dropped), its monitors get DOWN and its links an
+        exit signal (``_signals``). False if it had ended already."""
         with self.lock:
+            if not proc.alive:
+                return False
             proc.alive = False
             self.procs.pop(proc.pid.num, None)
             if proc.name is not None and self.names.get(proc.name) is proc:
                 del self.names[proc.name]
             watchers, proc.watchers = proc.watchers, {}
-        for ref, watcher in watchers.items():
-            self.down(watcher, ref, proc.pid, reason)
+            links, proc.links = proc.links, set()
+            for alias in proc.aliases:
+                self.aliases.pop(alias, None)
+        for ref, (watcher, target) in watchers.items():
+            self.down(watcher, ref, target, reason)
+        if links:
+            self.linked_exit(proc.pid, links, reason)
         self.note_idle()
+        return True
 
     def down(self, watcher: Pid, ref: Ref, target, reason) -> None:
         """Tell ``watcher`` (local or remote) that a monitored ``target`` is gone."""
@@ -244,40 +283,92 @@ def spawn(fun: Callable, *args, group_leader: Pid | None = None) -> Pid:
     parent = getattr(_table.local, "proc", None)
     if group_leader is None and parent is not None:
         group_leader = parent.group_leader       # inherited, as in Erlang
+    proc = new_process(fun, args, group_leader)
+    start_process(proc)
+    return proc.pid
+
+
+def new_process(fun: Callable, args: tuple, group_leader: Pid | None) -> Proc:
+    """A spawned process, not started yet (spawn_link links it first)."""
     console.install()
     console.dirty = True
     proc = _table.new_proc(group_leader, spawned=True)
-    thread = threading.Thread(target=_run, args=(proc, fun, args), daemon=True,
-                              name=f"pydist-{pid_to_list(proc.pid)}")
-    proc.thread = thread
+    proc.thread = threading.Thread(target=_run, args=(proc, fun, args), daemon=True,
+                                   name=f"pydist-{pid_to_list(proc.pid)}")
+    return proc
+
+
+def start_process(proc: Proc) -> None:
     try:
-        thread.start()
+        proc.thread.start()
     except RuntimeError as exc:                  # "can't start new thread"
         _table.exit(proc, "noproc")
         raise PydistError(f"spawn: this node cannot start another process ({exc}); "
                           f"{len(_table.procs)} are running: let some finish first") from None
-    return proc.pid
 
 
 def _run(proc: Proc, fun: Callable, args: tuple) -> None:
     _table.local.proc = proc
-    reason: Any = "normal"
+    try:
+        reason = _body(proc, fun, args)
+    except ProcessExit:              # a stop that landed after fun: the signal's reason
+        reason = proc.exit_reason
+    try:
+        _table.exit(proc, reason)    # (done already if a signal killed it)
+        with proc.guard:             # from here on, no stop lands in this thread
+            proc.exiting = True
+    except ProcessExit:              # landed in the two lines above: the killer ended it
+        pass
+
+
+def _body(proc: Proc, fun: Callable, args: tuple):
+    """Run the process's function; its exit reason."""
     try:
         fun(*args)
+    except ProcessExit as exc:
+        return proc.exit_reason if proc.exit_reason is not None else exc.reason
     except SystemExit:
         pass
     except BaseException as exc:                 # a process dies alone
-        reason = exc
         where = f"on node {_table.name} " if _table.dist is not None else ""
         print(f"Process {proc.pid!r} {where}raised an exception\n{user_traceback(exc)}",
               end="", file=sys.stderr)
-    finally:
-        _table.exit(proc, reason)
+        return exc
+    return "normal"
+
+
+def _exited(proc: Proc):
+    """Raise the ProcessExit of ``proc``, which a signal killed, in its own thread. A
+    stop sent to this thread meanwhile is cancelled first (under the guard, so that no
+    other comes): one exit, never two."""
+    if proc.guard is not None:
+        with proc.guard:
+            proc.exiting = True
+            cancel_stop()
+    elif proc is getattr(_table.local, "proc", None):   # the notebook's: a new one next
+        _table.local.proc = None
+        if _table.main_proc is proc:
+            _table.main_proc = None
+    raise ProcessExit(proc.exit_reason, f"process {proc.pid!r} exited with reason "
+                      f"{proc.exit_reason!r}" + ("" if proc.spawned else "; this thread gets "
+                                                 "a new pid (as iex's shell after an exit)"))
+
+
+def cancel_stop() -> None:
+    """Cancel a stop (an asynchronous ProcessExit) pending for this thread."""
+    _async_exc(threading.get_ident(), None)
+
+
+def _async_exc(ident: int, exc) -> None:
+    import ctypes
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                               ctypes.py_object(exc) if exc else None)
 
 
 def self() -> Pid:
     """Elixir: ``self()``. The pid of the calling process (the notebook has one too)."""
-    return (getattr(_table.local, "proc", None) or _table.current()).pid
+    proc = getattr(_table.local, "proc", None)
+    return (proc if proc is not None and proc.exit_reason is None else _table.current()).pid
 
 
 def send(dest, msg):
@@ -288,6 +379,41 @@ def send(dest, msg):
     pid or to a name another node does not know is silently dropped, as in Erlang;
     sending to a name nobody registered *here* raises ``ValueError``.
     """
+    me = getattr(_table.local, "proc", None)
+    if me is None or me.guard is None:
+        _send(dest, msg)
+    else:                             # a spawned process: a stop never lands mid-send
+        with me.guard:
+            if me.exit_reason is None:
+                _send(dest, msg)
+    if me is not None and me.exit_reason is not None:
+        _exited(me)
+    return msg
+
+
+class shielded:
+    """``with shielded():`` what a spawned process writes to a connection is written
+    whole: a stop (see _signals) waits until the block ends, then lands."""
+
+    __slots__ = ("proc",)
+
+    def __enter__(self):
+        me = self.proc = getattr(_table.local, "proc", None)
+        if me is not None and me.guard is not None:
+            me.guard.acquire()
+            if me.exit_reason is not None:
+                me.guard.release()
+                _exited(me)
+
+    def __exit__(self, *exc):
+        me = self.proc
+        if me is not None and me.guard is not None:
+            me.guard.release()
+            if me.exit_reason is not None and exc[0] is None:
+                _exited(me)
+
+
+def _send(dest, msg) -> None:
     console.dirty = True
     if isinstance(dest, Pid):
         if dest._node is None:
@@ -310,7 +436,14 @@ def send(dest, msg):
     else:
         raise TypeError(f"send: cannot send to {dest!r}; send to a pid, a registered name "
                         f"like 'product_stock', or ('name', 'node@host')")
-    return msg
+
+
+def alias_send(alias, msg) -> None:
+    """A message to an alias of a process here (a Ref or its number): delivered while
+    the alias is active, else dropped (Erlang: ``send(alias, msg)``)."""
+    proc = _table.aliases.get(alias if type(alias) is int else alias.num)
+    if proc is not None and (type(alias) is int or alias.is_local()):
+        proc.deliver(msg)
 
 
 def _item(op: int, where, msg) -> tuple:
@@ -369,6 +502,8 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
     main = proc is _table.main_proc
     start, deadline = 0, None
     while True:
+        if proc.exit_reason is not None:
+            _exited(proc)
         if main and console.pending:
             console.drain()
         msg, start = proc.take(match, start)

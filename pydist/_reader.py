@@ -31,12 +31,13 @@ import os
 import threading
 import time
 
+from . import _signals
 from . import _transport as wire
 from ._calls import serve
 from ._console import console
 from ._etf_decode import BadMessage
 from ._fragments import Reassembly
-from ._process import Pid, _table, item_message
+from ._process import Pid, _table, alias_send, item_message
 from ._registry import add_watcher
 from ._transport import REG_SEND, REPLY, SEND
 
@@ -51,6 +52,7 @@ class Reading:
         """The reader thread of ``peer``'s connection, until the connection ends."""
         channel, batch, beam = peer.channel, _Batch(), peer.beam
         fragments = peer.fragments = Reassembly(self.name, self.creation)  # (_fragments)
+        _table.local.reader = True                    # what it sends goes via send_later
         try:
             while True:
                 try:
@@ -128,6 +130,16 @@ class Reading:
             _, ref, watcher, target, reason = item
             if peer.monitors.pop(ref, None) is not None:
                 _table.down(watcher, ref, target, reason)
+        elif op == wire.EXIT:
+            _signals.signal(item[2], item[1], item[3], link=item[4])
+        elif op == wire.LINK:
+            _signals.remote_link(peer, item[1], item[2])
+        elif op == wire.UNLINK:
+            proc = _table.lookup(item[2])
+            if proc is not None:
+                proc.links.discard(item[1])
+        elif op == wire.ALIAS_SEND:
+            alias_send(item[1], item[2])
         elif op == wire.PING:
             peer.channel.send_later(wire.encode_parts((REPLY, item[1], True, "pong")))
         elif op == wire.STOP:                         # peer.stop() from our starter

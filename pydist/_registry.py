@@ -3,6 +3,7 @@ group leaders, over the process table of ``_process``."""
 
 from __future__ import annotations
 
+from . import _signals
 from ._process import USER, Pid, Ref, _table, self
 
 __all__ = ["Process", "add_watcher"]
@@ -115,9 +116,8 @@ class Process:
         or a ``(name, node)`` pair."""
         watcher = self()
         ref = _table.make_ref()
-        if isinstance(target, str):
-            proc = _table.names.get(target)
-            target = proc.pid if proc is not None else (target, _table.name)
+        if isinstance(target, str):           # DOWN names it as Erlang does: {name, node}
+            target = (target, _table.name)
         pair = (isinstance(target, tuple) and len(target) == 2
                 and all(isinstance(part, str) for part in target))
         if not (pair or isinstance(target, Pid)):
@@ -131,8 +131,9 @@ class Process:
         return ref
 
     @staticmethod
-    def demonitor(ref: Ref) -> bool:
-        """Elixir: ``Process.demonitor(ref)``."""
+    def demonitor(ref: Ref, flush: bool = False) -> bool:
+        """Elixir: ``Process.demonitor(ref)``; ``flush=True`` (Elixir: ``[:flush]``)
+        also removes a DOWN of this monitor already in the mailbox."""
         if not isinstance(ref, Ref):
             raise TypeError(f"Process.demonitor takes the reference Process.monitor "
                             f"returned, not {ref!r}")
@@ -141,7 +142,24 @@ class Process:
                 proc.watchers.pop(ref, None)
         if _table.dist is not None:
             _table.dist.demonitor(ref)
+        if flush:
+            _table.current().remove(lambda m: type(m) is tuple and len(m) == 5
+                                    and m[0] == "DOWN" and m[1] == ref)
         return True
+
+    # -- links and exit signals (_signals)
+    link = staticmethod(_signals.link)
+    unlink = staticmethod(_signals.unlink)
+    exit = staticmethod(_signals.exit)
+    sleep = staticmethod(_signals.sleep)
+
+    @staticmethod
+    def flag(name: str, value):
+        """Elixir: ``Process.flag(:trap_exit, true)``; returns the previous value.
+        Only ``"trap_exit"`` is known here."""
+        if name != "trap_exit":
+            raise ValueError(f"Process.flag: only 'trap_exit' is supported, not {name!r}")
+        return _signals.trap_exit(value)
 
 
 def add_watcher(ref: Ref, watcher: Pid, target, notify: bool = True) -> bool:
@@ -152,7 +170,7 @@ def add_watcher(ref: Ref, watcher: Pid, target, notify: bool = True) -> bool:
         proc = (_table.lookup(target) if isinstance(target, Pid)
                 else _table.names.get(target[0]))
         if proc is not None and proc.alive:
-            proc.watchers[ref] = watcher
+            proc.watchers[ref] = (watcher, target)
             return True
     if notify:
         _table.down(watcher, ref, target, "noproc")

@@ -69,6 +69,10 @@ DOWN = 10       # (DOWN, ref, watcher, target, reason)
 SYNC = 11       # (SYNC, ref, caller, seconds)     "reply once your processes are idle"
 STOP = 12       # (STOP,)                          peer.stop(): stop this node
 PING = 13       # (PING, ref, caller)              Node.ping on a live connection
+LINK = 14       # (LINK, from_pid, to_pid)         Process.link of a process there
+UNLINK = 15     # (UNLINK, from_pid, to_pid)
+EXIT = 16       # (EXIT, from_pid, to_pid, reason, link?)   an exit signal (_signals)
+ALIAS_SEND = 17  # (ALIAS_SEND, alias_ref, msg)    a reply to GenServer.call's alias
 
 TAG_PICKLE, TAG_VALUE = 0x50, 0x56    # b"P": plain pickle; b"V": code by value (cloudpickle)
 _ITEM = struct.Struct("!BI")

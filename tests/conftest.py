@@ -30,6 +30,7 @@ EPMD_PORT = int(os.environ["PYDIST_EPMD_PORT"])    # the session's own: see ../c
 
 from pydist import Node  # noqa: E402  (after the environment is set)
 from pydist._names import short_host  # noqa: E402
+from pydist._process import _table  # noqa: E402
 
 HOST = short_host()
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +69,9 @@ def no_leaks():
     """Each test must stop what it started: nodes, peers, child processes."""
     before = children()
     yield
+    main = getattr(_table.local, "proc", None)
+    if main is not None:          # what a test left in this thread's mailbox goes with it
+        main.clear()
     if Node.alive():
         Node.stop()
         pytest.fail("the test left this process running as a node: call Node.stop()")

@@ -21,6 +21,7 @@ from pydist import (
     BadRpc,
     Node,
     Process,
+    ProcessExit,
     _beam_handshake,
     peer,
     receive,
@@ -339,13 +340,28 @@ def test_a_disconnect_is_nodedown_and_the_next_call_connects_again(beam):
     assert ex(name, "Node.list()") == [Node.self()], "a call connects again"
 
 
-def test_an_exit_signal_from_elixir_is_a_message_for_a_python_process(beam):
-    """Python processes trap exits: Process.exit(pid, :kill) from Elixir arrives as
-    ("EXIT", from, reason) instead of killing a thread."""
+def test_an_exit_signal_from_elixir_kills_or_is_trapped_as_in_erlang(beam):
+    """Process.exit(pid, :shutdown) from Elixir kills a Python process that does not
+    trap exits (this thread raises ProcessExit at its next pydist call and gets a new
+    pid, as iex's shell); one that traps gets ("EXIT", from, reason); :kill is never
+    trapped."""
     name, _ = beam
-    ex(name, "Process.exit(pid, :kill)", pid=self())
+    first = self()
+    with pytest.raises(ProcessExit) as died:      # in ex's wait, or in receive
+        ex(name, "Process.exit(pid, :shutdown)", pid=first)
+        receive(timeout=5)
+    assert died.value.reason == "shutdown"
+    assert self() != first
+    assert Process.flag("trap_exit", True) is False
+    ex(name, "Process.exit(pid, :shutdown)", pid=self())
     msg = receive(timeout=5)
-    assert msg[0] == "EXIT" and msg[2] == "kill" and msg[1].node == name, msg
+    assert msg[0] == "EXIT" and msg[2] == "shutdown" and msg[1].node == name, msg
+    trapping = self()
+    with pytest.raises(ProcessExit) as died:
+        ex(name, "Process.exit(pid, :kill)", pid=trapping)
+        receive(timeout=5)
+    assert died.value.reason == "killed"
+    assert self() != trapping and Process.flag("trap_exit", False) is False
 
 
 def test_killing_the_python_node_is_nodedown_in_elixir_at_once():
@@ -471,9 +487,10 @@ def test_both_dialling_at_once_ends_with_one_connection(elixir_name):
 
 # ---------------------------------------------------------------- what Elixir asks of Python
 
-def test_a_spawn_request_from_elixir_starts_a_python_process_or_says_badarg(beam):
+def test_a_spawn_request_from_elixir_starts_a_python_process_or_one_that_exits_undef(beam):
     """Node.spawn(py, M, F, A) from Elixir is a SPAWN_REQUEST: a pydist process whose
-    end the monitor reports, or, for a function that is not there, spawn_reply badarg."""
+    end the monitor reports; for a function that is not there, as on a BEAM node, a
+    process that exits {:undef, [{M, F, A, []}]} (Node.spawn(py, fn -> ... end) too)."""
     name, _ = beam
     me = Node.self()
     started = ex(name, f"""
@@ -481,10 +498,14 @@ def test_a_spawn_request_from_elixir_starts_a_python_process_or_says_badarg(beam
         receive do {{:DOWN, ^ref, :process, pid, why}} -> {{node(pid), why}}
         after 5000 -> :no_down end""")
     assert started == (me, "normal"), started
-    refused = ex(name, f"""
-        ref = :erlang.spawn_request(:"{me}", :nosuchmodule, :f, [], [])
-        receive do {{:spawn_reply, ^ref, :error, why}} -> why after 5000 -> :no_reply end""")
-    assert refused == "badarg"
+    undef = ex(name, f"""
+        ref = :erlang.spawn_request(:"{me}", :nosuchmodule, :f, [], [:monitor])
+        receive do {{:DOWN, ^ref, :process, _, why}} -> why after 5000 -> :no_down end""")
+    assert undef == ("undef", [("nosuchmodule", "f", [], [])]), undef
+    fun = ex(name, f"""
+        {{_pid, ref}} = Node.spawn_monitor(:"{me}", fn -> :ok end)
+        receive do {{:DOWN, ^ref, :process, _, why}} -> elem(why, 0) after 5000 -> :no_down end""")
+    assert fun == "undef", fun
 
 
 def test_rex_answers_an_erl_interface_style_call(beam):
@@ -522,17 +543,27 @@ def test_a_message_sent_under_seq_trace_arrives_all_the_same(beam):
         Process.unregister("traced_inbox")
 
 
-def test_a_link_from_an_elixir_node_that_dies_is_an_exit_noconnection_message(node):
+def test_a_link_to_an_elixir_node_that_dies_gives_noconnection(node):
+    """A link to a process of a node that is lost: a trapping Python process gets
+    ("EXIT", pid, "noconnection"); one that does not trap dies of it."""
     server = peer.start(unique("exl"), elixir=True)
     me = self()
 
-    def linked():
+    def linked(trap):
+        Process.flag("trap_exit", trap)
+        send(me, ("ready", trap))
         send(me, receive(timeout=10))
-    pid = spawn(linked)
+    trapping, plain = spawn(linked, True), spawn(linked, False)
+    for trap in (True, False):
+        receive(timeout=5, match=lambda m, t=trap: m == ("ready", t))
+    watch = Process.monitor(plain)
     ex(server.node, """parent = self()
-        spawn(fn -> Process.link(pid); send(parent, :linked); Process.sleep(:infinity) end)
-        receive do :linked -> :ok end""", pid=pid)    # the LINK came first, on one connection
+        spawn(fn -> Process.link(a); Process.link(b); send(parent, :linked)
+                    Process.sleep(:infinity) end)
+        receive do :linked -> :ok end""", a=trapping, b=plain)  # LINKs first, on one link
     os.kill(server.os_pid, signal.SIGKILL)
     msg = receive(timeout=5, match=lambda m: m[0] == "EXIT")
     assert msg[2] == "noconnection" and msg[1].node == server.node, msg
+    down = receive(timeout=5, match=lambda m: m[0] == "DOWN" and m[1] == watch)
+    assert down[4] == "noconnection", down
     server.stop()
