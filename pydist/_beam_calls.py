@@ -11,6 +11,7 @@ The connection's ``_beam.Beam`` writes the answers.
 from __future__ import annotations
 
 from . import _etf
+from ._bifs import BIFS
 from ._calls import _resolve, apply_here, remote_error
 from ._errors import BadRpc
 from ._errors import ProcessExit
@@ -104,7 +105,7 @@ def serve_spawn(beam, peer, control: tuple, args) -> None:
         return
     pid = Pid(None, next(_table.counter))         # the call's "process": this thread
     beam.spawn_reply(peer, ref, caller, flags, pid)
-    ok, value = _apply(beam, mod, fun, args, leader)
+    ok, value = _apply(beam, mod, fun, args, leader, caller)
     if tag is None:                                  # erpc:cast: no answer
         reason = Atom("normal")
     else:
@@ -139,17 +140,24 @@ def _started(fun, args: list):
     return fun(*args)
 
 
-def _apply(beam, mod, fun, args, leader) -> tuple[bool, object]:
+def _apply(beam, mod, fun, args, leader, caller: Pid | None = None) -> tuple[bool, object]:
     """Run ``mod.fun(*args)`` with ``leader`` as group leader: (True, value) or (False,
-    (Atom("error"), reason, stack)) in erpc's words."""
+    (Atom("error"), reason, stack)) in erpc's words. What BEAM tools ask every node
+    (``erlang:memory()``...) is answered in Erlang's shapes (``_bifs``)."""
     node = beam.dist.name
     try:
         if not isinstance(args, list):
             raise BadRpc("badarg", node, "the arguments are not a list")
-        with running_call(leader if isinstance(leader, Pid) else None):
+        with running_call(leader if isinstance(leader, Pid) else None, caller):
+            bif = BIFS.get((str(mod), str(fun)))
+            if bif is not None:
+                try:
+                    return True, bif(*args)
+                except TypeError:
+                    raise BadRpc("badarg", node, f"{mod}:{fun}/{len(args)}") from None
             return True, apply_here(str(mod), str(fun), args, node)
     except BadRpc as exc:
-        why = Atom("undef") if exc.reason == "undef" else \
+        why = Atom(exc.reason) if exc.reason in ("undef", "badarg") else \
             (Atom(exc.remote_type or exc.reason), exc.remote_message or exc.detail)
     except BaseException as exc:       # noqa: BLE001 - any failure is the caller's answer
         err = remote_error(exc, node)

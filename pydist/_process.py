@@ -462,17 +462,18 @@ def item_message(item: tuple):
 
 
 @contextlib.contextmanager
-def running_call(leader: Pid | None):
+def running_call(leader: Pid | None, caller: Pid | None = None):
     """This thread (of the call pool) runs a call from another node: what it prints goes
-    to ``leader``; if the call asks ``self()``, the process it gets ends with the call."""
+    to ``leader``; if the call asks ``self()``, the process it gets ends with the call.
+    ``caller``, the process that asked, is who ``GenServer.start_link`` links to."""
     local = _table.local
-    local.leader, local.proc = leader, None
+    local.leader, local.proc, local.caller = leader, None, caller
     try:
         yield
     finally:
         if local.proc is not None:
             _table.exit(local.proc, "normal")
-        local.leader = local.proc = None
+        local.leader = local.proc = local.caller = None
 
 
 def _local_name(name: str, msg) -> Proc:
