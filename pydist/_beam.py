@@ -33,7 +33,7 @@ from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
 from ._fragments import HEADER
-from ._process import FIRST_PID, USER, Pid, Ref, _table, alias_send, item_message, running_call
+from ._process import FIRST_SYSTEM, USER, Pid, Ref, _table, alias_send, item_message, running_call
 from ._transport import _FRAME, ALIAS_SEND, CALL, DEMONITOR, DOWN, EXIT, IO, LINK, MONITOR
 from ._transport import PING, REG_SEND, SEND, UNLINK
 from ._transport import SPAWN as SPAWN_ITEM
@@ -65,7 +65,7 @@ SHAPES = {
     SPAWN_REQUEST: (Ref, Pid, Pid, tuple, list), SPAWN_REPLY: (Ref, Pid, int, "any"),
     UNLINK_ID: (int, Pid, Pid), UNLINK_ID_ACK: (int, Pid, Pid), ALIAS_SEND_OP: (Pid, Ref)}
 
-# ---- pids of this node that are services, not processes (below FIRST_PID)
+# ---- pids of this node that are services, not processes (below FIRST_SYSTEM)
 IO_SERVER = 2                  # the group leader we give BEAM calls: prints here
 REPLIES = 3                    # where answers to our own gen_calls arrive
 
@@ -189,7 +189,7 @@ class Beam:
         batch.flush()                     # a signal never overtakes earlier messages
         if op == MONITOR_P:
             _, watcher, target, ref = control
-            if isinstance(target, Pid) and target.is_local() and target.num < FIRST_PID:
+            if isinstance(target, Pid) and target.is_local() and target.num < FIRST_SYSTEM:
                 return                    # IO_SERVER, REPLIES: services never go down
             if isinstance(target, Pid) or target not in SERVICES:
                 self.dist.watch(peer, ref, watcher, target if isinstance(target, Pid)

@@ -31,7 +31,7 @@ from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
 from . import _signals
-from ._process import Pid, Ref, _exited, _table, shielded, spawn
+from ._process import FIRST_PID, Pid, Ref, _exited, _table, shielded, spawn
 from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
@@ -115,6 +115,9 @@ class Dist(Connecting, Reading):
         with self.changed:
             self.changed.wait_for(lambda: not self.peers, 1.0)
         self.pool.stop()
+        for proc in list(_table.procs.values()):      # its own servers (global's, pg's)
+            if proc.spawned and proc.pid.num < FIRST_PID:     # end with it, names and all
+                _signals.signal(proc.pid, proc.pid, "kill", link=False)
 
     def forget_in_child(self) -> None:
         """In a child forked from this node: let go of every descriptor the node holds

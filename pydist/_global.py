@@ -25,7 +25,7 @@ import itertools
 import threading
 
 from . import _etf
-from ._process import Pid, _table, receive, send, spawn
+from ._process import Pid, _table, receive, send, spawn_system
 from ._registry import Process
 
 __all__ = ["Global", "nodeup", "nodedown"]
@@ -431,7 +431,7 @@ def _server() -> _Server:
             _servers.clear()
             server = _servers[id(dist)] = _Server(dist)
             ready = threading.Event()
-            spawn(_run, server, ready)
+            spawn_system(_run, server, ready)
             if not ready.wait(CALL_TIMEOUT):
                 raise TimeoutError("Global: this node's global_name_server did not start")
     return server

@@ -28,6 +28,9 @@ __all__ = ["Pid", "Ref", "spawn", "self", "send", "receive", "flush", "pid_to_li
 
 FIRST_PID = 100                 # small numbers read like Erlang's <0.112.0>
 USER = 1                        # <0.1.0>: the node's own console, Erlang's `user`
+FIRST_SYSTEM = 10               # the node's own servers (global, pg): <0.10.0> up, as
+                                # Erlang's are low, so a learner's pids read the same in
+                                # every run, whatever the node started for itself
 
 
 # ---------------------------------------------------------------- pids and refs
@@ -125,6 +128,7 @@ class _Table:
         self.procs: dict[int, Proc] = {}
         self.names: dict[str, Proc] = {}
         self.counter = itertools.count(FIRST_PID)
+        self.system_counter = itertools.count(FIRST_SYSTEM)
         self.refs = itertools.count(1)
         self.local = threading.local()
         self.dist = None                 # the running distribution (_node.Dist) or None
@@ -160,8 +164,10 @@ class _Table:
                 self.node_indexes[node] = index
             return index
 
-    def new_proc(self, group_leader: Pid | None, spawned: bool) -> Proc:
-        proc = Proc(Pid(None, next(self.counter)), group_leader, spawned)
+    def new_proc(self, group_leader: Pid | None, spawned: bool, system: bool = False) -> Proc:
+        num = next(self.system_counter) if system else FIRST_PID
+        proc = Proc(Pid(None, num if num < FIRST_PID else next(self.counter)),
+                    group_leader, spawned)
         with self.lock:
             self.procs[proc.pid.num] = proc
         return proc
@@ -288,11 +294,19 @@ def spawn(fun: Callable, *args, group_leader: Pid | None = None) -> Pid:
     return proc.pid
 
 
-def new_process(fun: Callable, args: tuple, group_leader: Pid | None) -> Proc:
+def spawn_system(fun: Callable, *args) -> Pid:
+    """``spawn`` for a server of the node's own (global's, a pg scope's): a low pid."""
+    proc = new_process(fun, args, None, system=True)
+    start_process(proc)
+    return proc.pid
+
+
+def new_process(fun: Callable, args: tuple, group_leader: Pid | None,
+                system: bool = False) -> Proc:
     """A spawned process, not started yet (spawn_link links it first)."""
     console.install()
     console.dirty = True
-    proc = _table.new_proc(group_leader, spawned=True)
+    proc = _table.new_proc(group_leader, spawned=True, system=system)
     proc.thread = threading.Thread(target=_run, args=(proc, fun, args), daemon=True,
                                    name=f"pydist-{pid_to_list(proc.pid)}")
     return proc

@@ -27,7 +27,7 @@ import threading
 
 from . import _etf
 from ._global import take_name
-from ._process import Pid, _table, receive, send, spawn
+from ._process import Pid, _table, receive, send, spawn_system
 from ._registry import Process
 
 __all__ = ["start", "join", "leave", "get_members", "get_local_members", "which_groups",
@@ -266,7 +266,7 @@ def _scope(name: str) -> _Scope:
                 send(scope.pid, ("stop",))
             scope = _scopes[name] = _Scope(dist, name)
             ready = threading.Event()
-            spawn(_serve, scope, ready)
+            spawn_system(_serve, scope, ready)
             if not ready.wait(CALL_TIMEOUT):
                 raise TimeoutError(f"pg: the scope {name!r} did not start")
     return scope
