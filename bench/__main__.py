@@ -43,7 +43,7 @@ MESSAGE = ("add", {"name": "nike", "qty": 30})
 ERLANG = {"rpc": "85 µs", "msg": "80 µs", "oneway": "420k msg/s", "bulk": "2.5 GB/s",
           "connect": "5 ms", "peer": "0.18 s", "nodedown": "5 ms", "notebooks": "—",
           "conc": "", "pairs": "", "overlap": "", "mailbox": "0.46 ms at 100k", "procs": "",
-          "idle": "0.00–0.04 CPU-s", "beam": ""}
+          "idle": "0.00–0.04 CPU-s", "beam": "", "global": "", "pg": "", "kill": ""}
 
 
 # ---------------------------------------------------------------- contenders
@@ -350,6 +350,8 @@ def one_round(quick: bool) -> dict[str, list]:
                 record(workload, name, value)
             for (workload, name), value in beam.names_and_groups(int(200 * scale)).items():
                 record(workload, name, value)
+            for (workload, name), value in beam.exit_signals(int(200 * scale)).items():
+                record(workload, name, value)
     finally:
         for c in contenders.values():
             c.close()
@@ -429,6 +431,14 @@ WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor 
      None),
     ("beam/msg", "message round trip with real Elixir nodes, unpinned (median µs)", "µs",
      False, None),
+    ("global/register", "global register + unregister, 3 nodes (median µs)", "µs", False,
+     None),
+    ("pg/join", "pg join + leave, 3 nodes (median µs)", "µs", False, None),
+    ("pg/members", "pg get_members of 3 members (median µs)", "µs", False, None),
+    ("kill/local", "Process.exit(pid, :kill) to DOWN, same node (median µs)", "µs", False,
+     ("value", 50_000.0)),
+    ("kill/across", "Process.exit(pid, :kill) to DOWN, across nodes (median µs)", "µs",
+     False, ("value", 50_000.0)),
 ]
 
 

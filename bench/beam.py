@@ -18,6 +18,10 @@ node and two Elixir nodes, all members of ``global`` and of the ``pg`` scope):
   from pydist (``Global``) and from Elixir (``:global``);
 - pg/join: one ``join`` + ``leave`` (a broadcast to the other scopes);
 - pg/members: one ``get_members`` (a local read) of a group of three members.
+
+``exit_signals`` times ``Process.exit(pid, :kill)`` until the monitor's DOWN arrives
+(the monitor is set before the clock starts), for a process on the same node and on
+another node: pydist → pydist, Python ↔ Elixir both ways, and Elixir → Elixir.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import shutil
 import statistics
 import time
 
-from pydist import Atom, Global, Node, peer, pg, receive, rpc, send, spawn
+from pydist import Atom, Global, Node, Process, peer, pg, receive, rpc, send, spawn
 from pydist import self as self_pid
 
 ECHO = """
@@ -121,5 +125,58 @@ def names_and_groups(n: int) -> dict[tuple[str, str], float]:
         send(mine, "stop")
         return out
     finally:
+        two.stop()
+        one.stop()
+
+
+# Elixir: kill a sleeping process of `where` (a node) n times; median µs kill -> DOWN.
+KILLS = """
+times = for _ <- 1..n do
+  pid = Node.spawn(where, :pydist, :"Process.sleep", [60])
+  ref = Process.monitor(pid)
+  t = System.monotonic_time(:microsecond)
+  Process.exit(pid, :kill)
+  receive do {:DOWN, ^ref, _, _, :killed} -> System.monotonic_time(:microsecond) - t end
+end
+Enum.at(Enum.sort(times), div(n, 2))
+"""
+
+
+def _kills(pids: list) -> float:
+    """Median µs from Process.exit(pid, "kill") to its DOWN, monitor set beforehand."""
+    times = []
+    for pid in pids:
+        ref = Process.monitor(pid)
+        start = time.perf_counter()
+        Process.exit(pid, "kill")
+        receive(timeout=5, match=lambda m: m[0] == "DOWN" and m[1] == ref)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
+
+
+def exit_signals(n: int) -> dict[tuple[str, str], float]:
+    """{(workload, contender): median µs} kill -> DOWN (see the docstring)."""
+    one = peer.start(f"benchex5x{id(n) % 10000}", elixir=True)
+    two = peer.start(f"benchex6x{id(n) % 10000}", elixir=True)
+    far = peer.start(f"benchpy7x{id(n) % 10000}")
+    try:
+        out = {("kill/local", "pydist"): _kills([spawn(Process.sleep, 60) for _ in range(n)])}
+        out[("kill/local", "Elixir")] = _ex(one.node, KILLS.replace(
+            "Node.spawn(where, :pydist, :\"Process.sleep\", [60])",
+            "spawn(fn -> Process.sleep(:infinity) end)"), n=n)
+        out[("kill/across", "pydist")] = _kills(
+            [Node.spawn(far.node, Process.sleep, 60) for _ in range(n)])
+        out[("kill/across", "Elixir → Python")] = _ex(one.node, KILLS, n=n,
+                                                      where=Atom(Node.self()))
+        sleepers = _ex(one.node, "for _ <- 1..n, do: spawn(fn -> Process.sleep(:infinity) end)",
+                       n=n)
+        out[("kill/across", "Python → Elixir")] = _kills(sleepers)
+        out[("kill/across", "Elixir")] = _ex(one.node, KILLS.replace(
+            "Node.spawn(where, :pydist, :\"Process.sleep\", [60])",
+            "Node.spawn(where, fn -> Process.sleep(:infinity) end)"), n=n,
+            where=Atom(two.node))
+        return out
+    finally:
+        far.stop()
         two.stop()
         one.stop()

@@ -18,8 +18,9 @@ from ._node import Node
 from ._process import Pid, Ref, flush, pid_to_list, receive, self, send, spawn
 from ._registry import Process
 from ._signals import spawn_link
+from .gen_server import GenServer
 
 __all__ = ["Node", "Process", "rpc", "peer", "pg", "spawn", "spawn_link", "send", "receive",
-           "flush", "self", "pid_to_list", "Global", "BadRpc", "PydistError", "ProcessExit",
-           "Pid", "Ref", "Atom"]
+           "flush", "self", "pid_to_list", "Global", "GenServer", "BadRpc", "PydistError",
+           "ProcessExit", "Pid", "Ref", "Atom"]
 __version__ = "0.1.0"
