@@ -31,7 +31,7 @@ from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
 from . import _signals
-from ._process import FIRST_PID, Pid, Ref, _exited, _table, shielded, spawn
+from ._process import FIRST_PID, Pid, Ref, _exited, _table, shielded, spawn_system
 from ._reader import Reading
 
 __all__ = ["Dist", "CONNECT_TIMEOUT", "SETTLE_LIMIT"]
@@ -110,6 +110,7 @@ class Dist(Connecting, Reading):
         self.listener.close()
         _shutdown_socket(self.registration.sock)      # wakes _keep_registered
         self.registration.close()
+        self._name_freed()
         for peer in list(self.peers.values()):
             peer.channel.shutdown()                   # each reader reports nodedown
         with self.changed:
@@ -118,6 +119,19 @@ class Dist(Connecting, Reading):
         for proc in list(_table.procs.values()):      # its own servers (global's, pg's)
             if proc.spawned and proc.pid.num < FIRST_PID:     # end with it, names and all
                 _signals.signal(proc.pid, proc.pid, "kill", link=False)
+
+    def _name_freed(self, timeout: float = 1.0) -> None:
+        """Until the mapper has seen our registration close: a Node.start of the same
+        name right after Node.stop (a notebook run again) must find it free. The mapper
+        reads the close in its own time (later on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if _epmd.lookup(self.node.address(), self.node.name, 0.5) is None:
+                    return
+            except OSError:                           # no mapper: nothing holds it
+                return
+            time.sleep(0.005)
 
     def forget_in_child(self) -> None:
         """In a child forked from this node: let go of every descriptor the node holds
@@ -185,7 +199,7 @@ class Dist(Connecting, Reading):
             self.peers[name] = peer
             self.changed.notify_all()
         if beam is not None:
-            spawn(_ticks.learn, self, name)       # its net_ticktime, to go by
+            spawn_system(_ticks.learn, self, name)    # its net_ticktime, to go by
         if beam is None:
             peer.channel.send(wire.encode_parts((wire.NODES, others)))
         elif beam.flags & PUBLISHED:              # the mesh, for both kinds of node
