@@ -149,7 +149,7 @@ def _kills(pids: list) -> float:
         ref = Process.monitor(pid)
         start = time.perf_counter()
         Process.exit(pid, "kill")
-        receive(timeout=5, match=lambda m: m[0] == "DOWN" and m[1] == ref)
+        receive(timeout=5, match=lambda m, r=ref: m[0] == "DOWN" and m[1] == r)
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e6
 

@@ -34,8 +34,21 @@ from ._console import console
 from ._errors import BadRpc
 from ._fragments import HEADER
 from ._process import FIRST_SYSTEM, USER, Pid, Ref, _table, alias_send, item_message, running_call
-from ._transport import _FRAME, ALIAS_SEND, CALL, DEMONITOR, DOWN, EXIT, IO, LINK, MONITOR
-from ._transport import PING, REG_SEND, SEND, UNLINK
+from ._transport import (
+    _FRAME,
+    ALIAS_SEND,
+    CALL,
+    DEMONITOR,
+    DOWN,
+    EXIT,
+    IO,
+    LINK,
+    MONITOR,
+    PING,
+    REG_SEND,
+    SEND,
+    UNLINK,
+)
 from ._transport import SPAWN as SPAWN_ITEM
 
 __all__ = ["Beam", "IO_SERVER", "REPLIES"]

@@ -13,8 +13,7 @@ from __future__ import annotations
 from . import _etf
 from ._bifs import BIFS
 from ._calls import _resolve, apply_here, remote_error
-from ._errors import BadRpc
-from ._errors import ProcessExit
+from ._errors import BadRpc, ProcessExit
 from ._process import Pid, _table, receive, running_call, send, spawn
 from ._registry import add_watcher
 

@@ -21,7 +21,7 @@ import time
 
 from multiprocess.connection import Listener
 
-from . import _epmd, _global, _names, _ticks, _tls, pg
+from . import _epmd, _global, _names, _signals, _ticks, _tls, pg
 from . import _transport as wire
 from ._beam import Beam
 from ._beam_handshake import PUBLISHED
@@ -30,7 +30,6 @@ from ._connect import CONNECT_TIMEOUT, Connecting, _thread
 from ._console import console
 from ._errors import BadRpc, PydistError
 from ._pool import Pool
-from . import _signals
 from ._process import FIRST_PID, Pid, Ref, _exited, _table, shielded, spawn_system
 from ._reader import Reading
 

@@ -35,7 +35,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from ._errors import PydistError, ProcessExit
+from ._errors import ProcessExit, PydistError
 from ._mailbox import Proc
 from ._process import Pid, _async_exc, _exited, _table, new_process, start_process
 from ._transport import EXIT, LINK, UNLINK
