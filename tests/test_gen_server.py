@@ -182,6 +182,10 @@ def test_python_calls_an_elixir_genserver_and_a_late_reply_is_dropped(elixir):
     with pytest.raises(ProcessExit, match="no reply within"):
         GenServer.call(("echo", elixir), (Atom("sleep"), 300), timeout=0.05)
     assert GenServer.call(("echo", elixir), get) == 42        # the late reply came first
+    _, mine = Counter.start(1, name="echo")
+    replies, bad = GenServer.multi_call([elixir, Node.self()], "echo", get)
+    assert sorted(replies) == sorted([(elixir, 42), (Node.self(), 1)]) and bad == []
+    GenServer.stop(mine)
     assert nothing_left() == []
 
 
