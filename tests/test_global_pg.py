@@ -108,30 +108,16 @@ def test_a_clash_when_names_meet_is_resolved_as_global_does(node):
         script.communicate(timeout=5)
 
 
-def test_after_a_disconnect_the_name_tables_agree(three):
-    a, b, c = three
-    assert Global.register_name("py_svc", spawn(sleeper)) == "yes"
-    ex(a, ":global.register_name(:svc, spawn(fn -> Process.sleep(:infinity) end))")
-    for name in three:
-        wait_for(lambda n=name: {"svc", "py_svc"} <= set(ex(n, ":global.registered_names()")))
-    rpc.cast(b, "Elixir.Node", "disconnect", [Atom(Node.self())])
-    # OTP 25's prevent_overlapping_partitions: the others drop this node too.
-    wait_for(lambda: not set(three) & set(Node.list()), what="every Elixir node dropping us")
-    assert Global.registered_names() == ["py_svc"]
-    out = _look(three)
-    assert out.count("names: [:svc]") == 3, out
-    assert "sees python: true" not in out, out
-
-
-def _look(nodes: list[str]) -> str:
-    """What each of ``nodes`` holds, asked by a hidden Elixir node (hidden: no global)."""
+def _views(nodes: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """What each of ``nodes`` holds: (its global names, its Node.list()), both sorted,
+    asked by a hidden Elixir node (hidden: no global, and it joins no partition)."""
     script = f"""
-        nodes = [{", ".join(f':"{n}"' for n in nodes)}]
-        Enum.each(nodes, &Node.connect/1)
-        for n <- nodes, do: IO.inspect(Enum.sort(:erpc.call(n, :global, :registered_names, [])),
-                                       label: "names")
-        for n <- nodes, do: IO.inspect(:"{Node.self()}" in :erpc.call(n, Node, :list, []),
-                                       label: "sees python")
+        for n <- [{", ".join(f':"{n}"' for n in nodes)}] do
+          true = Node.connect(n)
+          names = Enum.sort(:erpc.call(n, :global, :registered_names, []))
+          seen = Enum.sort(:erpc.call(n, Node, :list, []))
+          IO.puts("view #{{n}} #{{Enum.join(names, ",")}} #{{Enum.join(seen, ",")}}")
+        end
         """
     process = subprocess.Popen(
         ["elixir", "--sname", unique("look"), "--hidden", "--cookie",
@@ -139,7 +125,100 @@ def _look(nodes: list[str]) -> str:
          "-kernel inet_dist_use_interface {127,0,0,1} -start_epmd false", "-e", script],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "ERL_EPMD_PORT": str(EPMD_PORT)})
-    return finish(process)
+    out = finish(process)
+    views = {}
+    for line in out.splitlines():
+        if line.startswith("view "):
+            _, node, names, seen = (line + " ").split(" ", 3)
+            views[node] = ([n for n in names.split(",") if n],
+                           [n for n in seen.strip().split(",") if n])
+    assert set(views) == set(nodes), out
+    return views
+
+
+def _cluster_of(others: list[str], first: str, second: str):
+    """The measured outcome of OTP 25 when ``first`` disconnects ``second`` in a full
+    mesh: global on every other node drops both (each side tells it lost the other),
+    so ``first`` and ``second`` end alone and the others stay together."""
+    expected = {first: [], second: []}
+    for n in others:
+        expected[n] = sorted(set(others) - {n})
+    return expected
+
+
+@pytest.mark.parametrize("who", ["elixir drops python", "python drops elixir"])
+def test_after_a_disconnect_the_partitions_and_name_tables_are_otps(three, who):
+    a, b, c = three
+    assert Global.register_name("py_svc", spawn(sleeper)) == "yes"
+    ex(a, ":global.register_name(:svc, spawn(fn -> Process.sleep(:infinity) end))")
+    for name in three:
+        wait_for(lambda n=name: {"svc", "py_svc"} <= set(ex(n, ":global.registered_names()")))
+    if who == "elixir drops python":
+        rpc.cast(b, "Elixir.Node", "disconnect", [Atom(Node.self())])
+    else:
+        assert Node.disconnect(b) is True
+    # OTP 25's prevent_overlapping_partitions: a and c drop both b and this node.
+    wait_for(lambda: not set(three) & set(Node.list()), what="every Elixir node dropping us")
+    expected = _cluster_of([a, c], b, Node.self())
+    wait_for(lambda: {n: v[1] for n, v in _views(three).items()}
+             == {n: expected[n] for n in three}, timeout=15, what="OTP's partitions")
+    views = _views(three)
+    assert views[a][0] == views[c][0] == ["svc"], views      # a's process, on a's side
+    assert views[b][0] == [], views                           # b is alone: no names
+    assert Global.registered_names() == ["py_svc"]            # we are alone: ours
+
+
+def test_the_same_with_an_elixir_node_in_pythons_place(node):
+    """The baseline of the test above, four Elixir nodes and no Python: d disconnects b."""
+    a, b, c, d = [unique(f"ex{x}") for x in "abcd"]
+    hold = "Process.sleep(30_000)"
+    scripts = [elixir_script(n, hold) for n in (b, c, d)]
+    names = [f"{n}@{HOST}" for n in (a, b, c, d)]
+    scripts.append(elixir_script(a, f"""
+        for n <- [{", ".join(f':"{n}"' for n in names[1:])}] do
+          Stream.repeatedly(fn -> Node.connect(n) end) |> Enum.find(& &1)
+        end
+        for n <- Node.list() do       # the full mesh, then d disconnects b
+          Stream.repeatedly(fn -> :erpc.call(n, Node, :list, []) end)
+          |> Enum.find(fn seen -> length(seen) == 3 end)
+          :ok = :erpc.call(n, :global, :sync, [])
+        end
+        true = :erpc.call(:"{names[3]}", Node, :disconnect, [:"{names[1]}"])
+        IO.puts("disconnected")
+        {hold}"""))
+    try:
+        out = ""                      # the script ends (EOF) if any step fails
+        while "disconnected" not in out and scripts[-1].poll() is None:
+            out += scripts[-1].stdout.readline()
+        assert "disconnected" in out, out
+        expected = _cluster_of([names[0], names[2]], names[3], names[1])
+        wait_for(lambda: {n: v[1] for n, v in _views(names).items()} == expected,
+                 timeout=15, what="OTP's partitions")
+    finally:
+        for process in scripts:
+            process.kill()
+            process.communicate(timeout=5)
+
+
+def _node_list() -> list[str]:
+    return sorted(Node.list())
+
+
+def test_between_pydist_nodes_a_disconnect_ends_apart_too(node):
+    q, r = peer.start(unique("pyq")), peer.start(unique("pyr"))
+    try:
+        wait_for(lambda: rpc.call(q.node, _node_list, []) == sorted([Node.self(), r.node]))
+        for name in (q.node, r.node):
+            assert rpc.call(name, Global.sync, []) is True
+        assert Global.sync() is True
+        assert Node.disconnect(q.node) is True
+        # r hears that we lost q (and q that it lost us): r drops both, as OTP's nodes do.
+        wait_for(lambda: Node.list() == [], what="r dropping this node")
+        # Asked now (a new connection, after the partition), r has not kept q.
+        wait_for(lambda: q.node not in rpc.call(r.node, _node_list, []), what="r dropping q")
+    finally:
+        q.stop()
+        r.stop()
 
 
 # ---------------------------------------------------------------- the mesh
