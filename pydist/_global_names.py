@@ -79,6 +79,22 @@ class NameTable:
             if pid.node == node:
                 self.delete(name)
 
+    def answer(self, request):
+        """A peer's gen_server:call about names: {register, Name, Pid, Method} (it
+        registered one), {unregister, Name}, and its {set_lock, _} / {del_lock, _} around
+        them, which a table with a single writer grants at once."""
+        if type(request) is not tuple or not request:
+            return Atom("ok")
+        if request[0] == "register" and len(request) == 4:
+            self.insert(request[1], request[2], request[3])
+            return Atom("yes")
+        if request[0] == "unregister" and len(request) == 2:
+            self.delete(request[1])
+            return Atom("ok")
+        if request[0] in ("set_lock", "del_lock"):
+            return True
+        return Atom("ok")
+
     def exchange_ops(self, me: str, node: str, his_names: list) -> tuple[list, list]:
         """global's exchange_names: ``(ops, res)``, what we do with the names ``node``
         has and what he must do. A name we lack is inserted here; a name held by

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 
 from . import _etf
 from ._global_names import CALL_TIMEOUT, DEFAULT_METHOD, NameTable
@@ -41,6 +42,7 @@ Atom = _etf.Atom
 VSN = 8                                     # global's ?vsn in OTP 25
 NAME = "global_name_server"
 REMOVE_GRACE = 2.0                          # a node asked to drop us that does not: we do
+LOST_KEPT = 3600.0                          # a lost_connection is remembered an hour, as OTP's
 _tags = itertools.count(1)
 _op_ids = itertools.count(1)                # lost_connection's OpId: rising, per incarnation
 
@@ -78,7 +80,7 @@ class Server:
         self.his_resolved: dict[str, tuple] = {}
         self.exchanged: set[str] = set()
         self.removing: set[str] = set()       # asked to drop us: its nodedown is no loss
-        self.seen_lost: dict = {}             # (A, B) -> (creation, op id) handled
+        self.seen_lost: dict = {}             # (A, B) -> (creation, op id, when) handled
         self.waiters: list = []               # (pid, ref) waiting for sync
         self.pid: Pid | None = None
         self.deferred: list = []              # registrations waiting for a sync to end
@@ -240,10 +242,14 @@ class Server:
         B is us: every other node drops us then)."""
         _, a, creation, op_id, b = msg
         a, b = str(a), str(b)
+        now = time.monotonic()
+        for key, (_c, _o, when) in list(self.seen_lost.items()):
+            if now - when > LOST_KEPT:
+                del self.seen_lost[key]
         seen = self.seen_lost.get((a, b))
         if seen is not None and seen[0] == creation and op_id <= seen[1]:
             return                             # handled already: it comes by many ways
-        self.seen_lost[(a, b)] = (creation, op_id)
+        self.seen_lost[(a, b)] = (creation, op_id, now)
         for other in sorted(self._members() - {a}):
             _to(other, msg)                    # every node hears of it, though A fail now
         gone = a if b == self.dist.name else b
@@ -359,7 +365,7 @@ def handle(server: Server, msg) -> None:
             server.in_sync(cast[1])
     elif kind == "$gen_call" and len(msg) == 3:
         (frm, tag), request = msg[1], msg[2]
-        send(frm, (tag, _answer(server, request)))
+        send(frm, (tag, server.table.answer(request)))
     elif kind == "nodeup":
         server.nodeup(msg[1])
     elif kind == "nodedown":
@@ -393,16 +399,3 @@ def handle(server: Server, msg) -> None:
         send(caller, ("global_answer", ref, value))
 
 
-def _answer(server: Server, request):
-    if type(request) is not tuple or not request:
-        return Atom("ok")
-    op = request[0]
-    if op == "register" and len(request) == 4:
-        server.table.insert(request[1], request[2], request[3])
-        return Atom("yes")
-    if op == "unregister" and len(request) == 2:
-        server.table.delete(request[1])
-        return Atom("ok")
-    if op in ("set_lock", "del_lock"):
-        return True
-    return Atom("ok")
