@@ -7,10 +7,11 @@ Elixir's twin is ``:global`` (kernel's ``global.erl``)::
     :global.send(:svc, msg)                Global.send("svc", msg)
     :global.sync()                         Global.sync()                     -> True
 
-Three modules, one concept each: this one is the public ``Global`` and the start of
-this node's ``global_name_server``; ``_global_sync`` is that server, the protocol it
-speaks with the other nodes (sessions, registrations, partitions); ``_global_names``
-is the table it keeps and how clashes are settled.
+Three modules, one concept each: this one is the public ``Global`` and the process
+of this node's ``global_name_server`` (its start, and which message goes to which
+step); ``_global_sync`` is the protocol that process speaks with the other nodes
+(sessions, registrations, partitions); ``_global_names`` is the table it keeps and
+how clashes are settled.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import threading
 
 from . import _etf
 from ._global_names import CALL_TIMEOUT
-from ._global_sync import NAME, Server, _me, serve
+from ._global_sync import NAME, Server, _me
 from ._process import Pid, _table, receive, send, spawn
 from ._registry import Process
 
 __all__ = ["Global", "nodeup", "nodedown", "take_name"]
 
 Atom = _etf.Atom
+
+# ---------------------------------------------------------------- the process
 
 _servers: dict[int, Server] = {}
 _start_lock = threading.Lock()
@@ -52,7 +55,60 @@ def _run(server: Server, ready: threading.Event) -> None:
     server.pid = _me()
     take_name(server.pid, NAME)
     ready.set()
-    serve(server)
+    _serve(server)
+
+
+def _serve(server: Server) -> None:
+    while True:
+        msg = receive()
+        if server.dist is not _table.dist or msg == ("stop",):     # the node stopped
+            return
+        try:
+            _handle(server, msg)
+        except Exception as exc:               # noqa: BLE001 - a bad message is dropped
+            server.dist.log(f"global_name_server dropped {str(msg)[:200]}: {exc!r}")
+
+
+def _handle(server: Server, msg) -> None:
+    if type(msg) is not tuple or not msg:
+        return
+    kind = msg[0]
+    if kind == "$gen_cast" and len(msg) == 2 and type(msg[1]) is tuple and msg[1]:
+        cast = msg[1]
+        op = cast[0]
+        if op == "init_connect":
+            server.init_connect(cast[1], cast[2], cast[3])
+        elif op == "lock_set":
+            server.lock_set(cast[1], cast[2], cast[4] if len(cast) > 4 else None)
+        elif op == "exchange":
+            server.exchange(cast[1], cast[2], cast[4])
+        elif op == "resolved":
+            server.resolved(cast[1], cast[2], cast[3], cast[6])
+        elif op == "new_nodes":
+            server.new_nodes(cast[2], cast[4])
+        elif op == "in_sync":
+            server.in_sync(cast[1])
+    elif kind == "$gen_call" and len(msg) == 3:
+        (frm, tag), request = msg[1], msg[2]
+        send(frm, (tag, server.table.answer(request)))
+    elif kind == "nodeup":
+        server.nodeup(msg[1])
+    elif kind == "nodedown":
+        server.nodedown(msg[1])
+    elif kind == "DOWN":
+        server.table.down(msg[1])
+    elif kind == "lost_connection" and len(msg) == 5:
+        server.lost_connection(msg)
+    elif kind == "remove_connection" and len(msg) == 2:
+        server.remove_connection(str(msg[1]))
+    elif kind == "remove_overdue":
+        server.remove_overdue(msg[1], msg[2])
+    elif kind == "cancel_connect" and len(msg) == 3:
+        server.cancel_connect(str(msg[1]), msg[2])
+    elif kind == "retry_lock":
+        server._lock_set(msg[1])
+    elif kind == "api" and len(msg) >= 4:      # ("api", caller, ref, what, *args)
+        server.api(*msg[1:])
 
 
 def take_name(pid: Pid, name: str) -> None:

@@ -1,4 +1,5 @@
-"""Global names, the protocol with other nodes: this node's ``global_name_server``.
+"""Global names, the protocol with other nodes: the steps of this node's
+``global_name_server`` (its process and mailbox are in ``_global``).
 
 Elixir's twin is the server of kernel's ``global.erl``: a process registered as
 ``global_name_server`` on every node, that syncs its table with each node it meets
@@ -22,9 +23,10 @@ OTP 25's prevent_overlapping_partitions (measured with three Elixir nodes: after
 
     at a nodedown we did not ask for                 {lost_connection, Me, Creation,
                                                       OpId, Node} to every node we know
-    {lost_connection, A, _, _, B} from another node  passed on once; then we ask B (or A,
-                                                      if B is us) to drop us:
-                                                      {remove_connection, Me}
+    {lost_connection, A, _, _, B} from another node  passed on once; then we ask B to
+                                                      drop us: {remove_connection, Me}
+      ... where B is us                              A's end is ours: we tell the others
+                                                      we lost A, and drop it
     {remove_connection, N}                           we drop N; neither side reports it
 """
 
@@ -252,15 +254,31 @@ class Server:
         self.seen_lost[(a, b)] = (creation, op_id, now)
         for other in sorted(self._members() - {a}):
             _to(other, msg)                    # every node hears of it, though A fail now
-        gone = a if b == self.dist.name else b
-        if gone in self._members() and gone in self.dist.peers:
-            self.dist.log(f"'global' requested disconnect from {gone} to prevent "
-                          f"overlapping partitions ({a} lost {b})")
-            self._remove(gone)
-            _to(gone, (Atom("remove_connection"), self.me))
-            peer = self.dist.peers[gone]       # it drops us; if it does not, we do
+        if b == self.dist.name:
+            self._lost_by(a)
+            return
+        if b in self._members() and b in self.dist.peers:
+            self.dist.log(f"'global' requested disconnect from {b} to prevent "
+                          f"overlapping partitions ({a} lost it)")
+            self._remove(b)
+            _to(b, (Atom("remove_connection"), self.me))
+            peer = self.dist.peers[b]          # it drops us; if it does not, we do
             threading.Timer(REMOVE_GRACE, send, ((NAME, self.dist.name),
-                                                 ("remove_overdue", gone, id(peer)))).start()
+                                                 ("remove_overdue", b, id(peer)))).start()
+
+    def _lost_by(self, a: str) -> None:
+        """A says it lost us, and we have not handled that connection's end yet: our
+        reader may lag behind a message that came round by another node, or its
+        nodedown waits in our mailbox behind this message. Its end is ours, as if
+        seen: the others hear now that we lost A, before anything they send next (a
+        remove_connection) can cut us off from them."""
+        if a not in self._members():
+            return
+        self._inform_loss(a)
+        self._remove(a)                        # reported: its nodedown is not again
+        peer = self.dist.peers.get(a)
+        if peer is not None:
+            peer.channel.shutdown()
 
     def remove_connection(self, node: str) -> None:
         """{remove_connection, N}: N was told that one of our peers lost us: we drop N."""
@@ -300,6 +318,23 @@ class Server:
         _multi_call(nodes, (Atom("unregister"), name))
         self.table.delete(name)
 
+    # ------------------------------------------------------------ this node's calls
+    def api(self, caller, ref, what: str, *args) -> None:
+        """Global's calls from this node: answered ("global_answer", ref, value)."""
+        if what != "sync" and self.my_tag:     # a sync under way: after it, as global's
+            self.deferred.append((caller, ref, what, *args))   # lock would make it wait
+            return
+        if what == "register":
+            value = self.register(*args)
+        elif what == "unregister":
+            value = self.unregister(*args)
+        elif not self.synced():                # "sync": when every node is known
+            self.waiters.append((caller, ref))
+            return
+        else:
+            value = True
+        send(caller, ("global_answer", ref, value))
+
     # ------------------------------------------------------------ sync
     def _known_list(self) -> list:
         return [(Atom(n), VSN) for n in sorted(self.known) if n in self.dist.peers]
@@ -309,7 +344,7 @@ class Server:
 
     def _check_waiters(self) -> None:
         while self.deferred and not self.my_tag:
-            handle(self, self.deferred.pop(0))
+            self.api(*self.deferred.pop(0))
         if self.synced():
             for pid, ref in self.waiters:
                 send(pid, ("global_answer", ref, True))
@@ -329,73 +364,3 @@ def _multi_call(nodes: list[str], request) -> None:
                     and len(m) == 2 and m[0] == r)
         except TimeoutError:
             pass
-
-
-# ---------------------------------------------------------------- the process
-
-def serve(server: Server) -> None:
-    while True:
-        msg = receive()
-        if server.dist is not _table.dist or msg == ("stop",):     # the node stopped
-            return
-        try:
-            handle(server, msg)
-        except Exception as exc:               # noqa: BLE001 - a bad message is dropped
-            server.dist.log(f"global_name_server dropped {str(msg)[:200]}: {exc!r}")
-
-
-def handle(server: Server, msg) -> None:
-    if type(msg) is not tuple or not msg:
-        return
-    kind = msg[0]
-    if kind == "$gen_cast" and len(msg) == 2 and type(msg[1]) is tuple and msg[1]:
-        cast = msg[1]
-        op = cast[0]
-        if op == "init_connect":
-            server.init_connect(cast[1], cast[2], cast[3])
-        elif op == "lock_set":
-            server.lock_set(cast[1], cast[2], cast[4] if len(cast) > 4 else None)
-        elif op == "exchange":
-            server.exchange(cast[1], cast[2], cast[4])
-        elif op == "resolved":
-            server.resolved(cast[1], cast[2], cast[3], cast[6])
-        elif op == "new_nodes":
-            server.new_nodes(cast[2], cast[4])
-        elif op == "in_sync":
-            server.in_sync(cast[1])
-    elif kind == "$gen_call" and len(msg) == 3:
-        (frm, tag), request = msg[1], msg[2]
-        send(frm, (tag, server.table.answer(request)))
-    elif kind == "nodeup":
-        server.nodeup(msg[1])
-    elif kind == "nodedown":
-        server.nodedown(msg[1])
-    elif kind == "DOWN":
-        server.table.down(msg[1])
-    elif kind == "lost_connection" and len(msg) == 5:
-        server.lost_connection(msg)
-    elif kind == "remove_connection" and len(msg) == 2:
-        server.remove_connection(str(msg[1]))
-    elif kind == "remove_overdue":
-        server.remove_overdue(msg[1], msg[2])
-    elif kind == "cancel_connect" and len(msg) == 3:
-        server.cancel_connect(str(msg[1]), msg[2])
-    elif kind == "retry_lock":
-        server._lock_set(msg[1])
-    elif kind == "api":                         # ("api", caller, ref, what, *args)
-        _, caller, ref, what, *args = msg
-        if what != "sync" and server.my_tag:   # a sync under way: after it, as global's
-            server.deferred.append(msg)         # lock would make it wait
-            return
-        if what == "register":
-            value = server.register(*args)
-        elif what == "unregister":
-            value = server.unregister(*args)
-        else:                                   # "sync"
-            if not server.synced():
-                server.waiters.append((caller, ref))
-                return
-            value = True
-        send(caller, ("global_answer", ref, value))
-
-
