@@ -22,7 +22,8 @@ OTP 25's prevent_overlapping_partitions (measured with three Elixir nodes: after
 ``Node.disconnect(b)`` on a, c drops both a and b, and the three end apart):
 
     at a nodedown we did not ask for                 {lost_connection, Me, Creation,
-                                                      OpId, Node} to every node we know
+                                                      OpId, Node} to every BEAM node we
+                                                      know (see _inform_loss)
     {lost_connection, A, _, _, B} from another node  passed on once; then we ask B to
                                                       drop us: {remove_connection, Me}
       ... where B is us                              A's end is ours: we tell the others
@@ -233,11 +234,16 @@ class Server:
 
     def _inform_loss(self, node: str) -> None:
         """inform_connection_loss: we lost ``node``; every other node must lose it too,
-        or names would be held on one side of a partition and not the other."""
+        or names would be held on one side of a partition and not the other.
+        Told to the BEAM nodes we know, which pass it on to every node they know
+        (pydist's included): between pydist nodes alone, a disconnect drops that
+        one connection and no other (notebook 02)."""
         msg = (Atom("lost_connection"), self.me, self.dist.creation, next(_op_ids),
                Atom(node))
         for other in sorted(self._members() - {node}):
-            _to(other, msg)
+            peer = self.dist.peers.get(other)
+            if peer is not None and peer.beam is not None:
+                _to(other, msg)
 
     def lost_connection(self, msg) -> None:
         """{lost_connection, A, Creation, OpId, B}: A lost B, so we drop B (or A, when

@@ -215,21 +215,35 @@ def _node_list() -> list[str]:
     return sorted(Node.list())
 
 
-def test_between_pydist_nodes_a_disconnect_ends_apart_too(node):
+def test_between_pydist_nodes_alone_a_disconnect_drops_that_connection_only(node):
+    """Notebook 02's rule: no BEAM node, no partition rule (pydist keeps the others)."""
     q, r = peer.start(unique("pyq")), peer.start(unique("pyr"))
     try:
         wait_for(lambda: rpc.call(q.node, _node_list, []) == sorted([Node.self(), r.node]))
-        for name in (q.node, r.node):
-            assert rpc.call(name, Global.sync, []) is True
-        assert Global.sync() is True
         assert Node.disconnect(q.node) is True
-        # r hears that we lost q (and q that it lost us): r drops both, as OTP's nodes do.
-        wait_for(lambda: Node.list() == [], what="r dropping this node")
-        # Asked now (a new connection, after the partition), r has not kept q.
-        wait_for(lambda: q.node not in rpc.call(r.node, _node_list, []), what="r dropping q")
+        # Past anything global had to say about it by now: r's server and ours answer.
+        assert rpc.call(r.node, Global.sync, []) is True and Global.sync() is True
+        assert rpc.call(r.node, _node_list, []) == sorted([Node.self(), q.node])
+        assert q.node not in Node.list()
     finally:
         q.stop()
         r.stop()
+
+
+def test_with_a_beam_node_among_them_pydist_nodes_end_apart_as_otps(node):
+    """The BEAM node hears that we lost q, drops q, and tells q, which then says that
+    it lost us: every connection between the three ends, as among three Elixir nodes."""
+    q, a = peer.start(unique("pyq")), peer.start(unique("ex"), elixir=True)
+    try:
+        wait_for(lambda: a.node in rpc.call(q.node, _node_list, []), what="q meeting a")
+        assert rpc.call(q.node, Global.sync, []) is True and ex(a.node, ":global.sync()") == "ok"
+        assert Node.disconnect(q.node) is True
+        wait_for(lambda: Node.list() == [], what="a dropping this node")
+        _wait_for_lists([a.node], {a.node: []})
+        assert rpc.call(q.node, _node_list, []) == [Node.self()]      # a new connection
+    finally:
+        q.stop()
+        a.stop()
 
 
 # ---------------------------------------------------------------- the mesh
