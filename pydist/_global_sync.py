@@ -246,8 +246,8 @@ class Server:
                 _to(other, msg)
 
     def lost_connection(self, msg) -> None:
-        """{lost_connection, A, Creation, OpId, B}: A lost B, so we drop B (or A, when
-        B is us: every other node drops us then)."""
+        """{lost_connection, A, Creation, OpId, B}: A lost B, so we ask B to drop us
+        (when B is us, see _lost_by)."""
         _, a, creation, op_id, b = msg
         a, b = str(a), str(b)
         now = time.monotonic()
