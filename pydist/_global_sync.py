@@ -152,8 +152,7 @@ class Server:
             return
         if not is_set:                         # refused: ask again
             self.sent_lock.discard(node)
-            threading.Timer(0.1, send, ((NAME, self.dist.name),
-                                        ("retry_lock", node))).start()
+            self._later(0.1, ("retry_lock", node))
             return
         self._lock_set(node)
         if node in self.locked:
@@ -269,8 +268,7 @@ class Server:
             self._remove(b)
             _to(b, (Atom("remove_connection"), self.me))
             peer = self.dist.peers[b]          # it drops us; if it does not, we do
-            threading.Timer(REMOVE_GRACE, send, ((NAME, self.dist.name),
-                                                 ("remove_overdue", b, id(peer)))).start()
+            self._later(REMOVE_GRACE, ("remove_overdue", b, id(peer)))
 
     def _lost_by(self, a: str) -> None:
         """A says it lost us, and we have not handled that connection's end yet: our
@@ -298,6 +296,15 @@ class Server:
         peer = self.dist.peers.get(node)
         if peer is not None and id(peer) == peer_id and node in self.removing:
             peer.channel.shutdown()
+
+    def _later(self, delay: float, msg) -> None:
+        """``msg`` to this server in ``delay`` seconds (nothing if it has ended)."""
+        def deliver():
+            if self.pid is not None and self.dist is _table.dist:
+                send(self.pid, msg)
+        timer = threading.Timer(delay, deliver)
+        timer.daemon = True
+        timer.start()
 
     def _remove(self, node: str) -> None:
         self.removing.add(node)
