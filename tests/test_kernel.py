@@ -124,7 +124,10 @@ def _code_cells(path, answered: bool = False) -> list[str]:
     return code
 
 
-@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
     if notebook[:2] in ("09", "11") and shutil.which("elixir") is None:
         pytest.skip("needs Elixir: apt-get install -y erlang-base elixir")
