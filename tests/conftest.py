@@ -161,11 +161,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pytest_collection_modifyitems(items):
-    """Notebook 09 starts a real Elixir node: on a machine without Elixir, nbval's run
-    of it is reported as skipped, with the command that installs Elixir."""
+    """Notebooks 09 and 11 start real Elixir nodes: on a machine without Elixir, nbval's
+    run of them is reported as skipped, with the command that installs Elixir."""
     if shutil.which("elixir") is not None:
         return
     skip = pytest.mark.skip(reason="needs Elixir: apt-get install -y erlang-base elixir")
     for item in items:
-        if "09_python_meets_the_beam" in str(item.path):
+        if any(nb in str(item.path) for nb in ("09_python_meets_the_beam",
+                                                "11_names_across_the_cluster")):
             item.add_marker(skip)

@@ -13,7 +13,7 @@ import pytest
 from conftest import EPMD_PORT, HOST, unique
 from test_beam import elixir_script, ex, finish
 
-from pydist import Atom, BadRpc, Global, Node, Process, peer, pg, receive, rpc, send, spawn
+from pydist import Atom, Global, Node, Process, peer, pg, receive, rpc, send, spawn
 
 pytestmark = pytest.mark.skipif(shutil.which("elixir") is None,
                                 reason="needs Elixir: apt-get install -y erlang-base elixir")
@@ -108,30 +108,16 @@ def test_a_clash_when_names_meet_is_resolved_as_global_does(node):
         script.communicate(timeout=5)
 
 
-def test_after_a_disconnect_the_name_tables_agree(three):
-    a, b, c = three
-    assert Global.register_name("py_svc", spawn(sleeper)) == "yes"
-    ex(a, ":global.register_name(:svc, spawn(fn -> Process.sleep(:infinity) end))")
-    for name in three:
-        wait_for(lambda n=name: {"svc", "py_svc"} <= set(ex(n, ":global.registered_names()")))
-    rpc.cast(b, "Elixir.Node", "disconnect", [Atom(Node.self())])
-    # OTP 25's prevent_overlapping_partitions: the others drop this node too.
-    wait_for(lambda: not set(three) & set(Node.list()), what="every Elixir node dropping us")
-    assert Global.registered_names() == ["py_svc"]
-    out = _look(three)
-    assert out.count("names: [:svc]") == 3, out
-    assert "sees python: true" not in out, out
-
-
-def _look(nodes: list[str]) -> str:
-    """What each of ``nodes`` holds, asked by a hidden Elixir node (hidden: no global)."""
+def _views(nodes: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """What each of ``nodes`` holds: (its global names, its Node.list()), both sorted,
+    asked by a hidden Elixir node (hidden: no global, and it joins no partition)."""
     script = f"""
-        nodes = [{", ".join(f':"{n}"' for n in nodes)}]
-        Enum.each(nodes, &Node.connect/1)
-        for n <- nodes, do: IO.inspect(Enum.sort(:erpc.call(n, :global, :registered_names, [])),
-                                       label: "names")
-        for n <- nodes, do: IO.inspect(:"{Node.self()}" in :erpc.call(n, Node, :list, []),
-                                       label: "sees python")
+        for n <- [{", ".join(f':"{n}"' for n in nodes)}] do
+          true = Node.connect(n)
+          names = Enum.sort(:erpc.call(n, :global, :registered_names, []))
+          seen = Enum.sort(:erpc.call(n, Node, :list, []))
+          IO.puts("view #{{n}} #{{Enum.join(names, ",")}} #{{Enum.join(seen, ",")}}")
+        end
         """
     process = subprocess.Popen(
         ["elixir", "--sname", unique("look"), "--hidden", "--cookie",
@@ -139,7 +125,125 @@ def _look(nodes: list[str]) -> str:
          "-kernel inet_dist_use_interface {127,0,0,1} -start_epmd false", "-e", script],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "ERL_EPMD_PORT": str(EPMD_PORT)})
-    return finish(process)
+    out = finish(process)
+    views = {}
+    for line in out.splitlines():
+        if line.startswith("view "):
+            _, node, names, seen = (line + " ").split(" ", 3)
+            views[node] = ([n for n in names.split(",") if n],
+                           [n for n in seen.strip().split(",") if n])
+    assert set(views) == set(nodes), out
+    return views
+
+
+def _cluster_of(others: list[str], first: str, second: str):
+    """The measured outcome of OTP 25 when ``first`` disconnects ``second`` in a full
+    mesh: global on every other node drops both (each side tells it lost the other),
+    so ``first`` and ``second`` end alone and the others stay together."""
+    expected = {first: [], second: []}
+    for n in others:
+        expected[n] = sorted(set(others) - {n})
+    return expected
+
+
+def _wait_for_lists(nodes: list[str], expected: dict) -> None:
+    """Until each of ``nodes`` has its expected Node.list() (15 s at most)."""
+    seen: dict = {}
+
+    def holds() -> bool:
+        seen.update({n: v[1] for n, v in _views(nodes).items()})
+        return seen == {n: expected[n] for n in nodes}
+    try:
+        wait_for(holds, timeout=15, what="OTP's partitions")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: expected {expected}, seen {seen}") from None
+
+
+@pytest.mark.parametrize("who", ["elixir drops python", "python drops elixir"])
+def test_after_a_disconnect_the_partitions_and_name_tables_are_otps(three, who):
+    a, b, c = three
+    assert Global.register_name("py_svc", spawn(sleeper)) == "yes"
+    ex(a, ":global.register_name(:svc, spawn(fn -> Process.sleep(:infinity) end))")
+    for name in three:
+        wait_for(lambda n=name: {"svc", "py_svc"} <= set(ex(n, ":global.registered_names()")))
+    if who == "elixir drops python":
+        rpc.cast(b, "Elixir.Node", "disconnect", [Atom(Node.self())])
+    else:
+        assert Node.disconnect(b) is True
+    # OTP 25's prevent_overlapping_partitions: a and c drop both b and this node.
+    wait_for(lambda: not set(three) & set(Node.list()), what="every Elixir node dropping us")
+    expected = _cluster_of([a, c], b, Node.self())
+    _wait_for_lists(three, expected)
+    views = _views(three)
+    assert views[a][0] == views[c][0] == ["svc"], views      # a's process, on a's side
+    assert views[b][0] == [], views                           # b is alone: no names
+    assert Global.registered_names() == ["py_svc"]            # we are alone: ours
+
+
+def test_the_same_with_an_elixir_node_in_pythons_place(node):
+    """The baseline of the test above, four Elixir nodes and no Python: d disconnects b."""
+    a, b, c, d = [unique(f"ex{x}") for x in "abcd"]
+    hold = "Process.sleep(30_000)"
+    scripts = [elixir_script(n, hold) for n in (b, c, d)]
+    names = [f"{n}@{HOST}" for n in (a, b, c, d)]
+    scripts.append(elixir_script(a, f"""
+        for n <- [{", ".join(f':"{n}"' for n in names[1:])}] do
+          Stream.repeatedly(fn -> Node.connect(n) end) |> Enum.find(& &1)
+        end
+        for n <- Node.list() do       # the full mesh, then d disconnects b
+          Stream.repeatedly(fn -> :erpc.call(n, Node, :list, []) end)
+          |> Enum.find(fn seen -> length(seen) == 3 end)
+          :ok = :erpc.call(n, :global, :sync, [])
+        end
+        true = :erpc.call(:"{names[3]}", Node, :disconnect, [:"{names[1]}"])
+        IO.puts("disconnected")
+        {hold}"""))
+    try:
+        out = ""                      # the script ends (EOF) if any step fails
+        while "disconnected" not in out and scripts[-1].poll() is None:
+            out += scripts[-1].stdout.readline()
+        assert "disconnected" in out, out
+        expected = _cluster_of([names[0], names[2]], names[3], names[1])
+        _wait_for_lists(names, expected)
+    finally:
+        for process in scripts:
+            process.kill()
+            process.communicate(timeout=5)
+
+
+def _node_list() -> list[str]:
+    return sorted(Node.list())
+
+
+def test_between_pydist_nodes_alone_a_disconnect_drops_that_connection_only(node):
+    """Notebook 02's rule: no BEAM node, no partition rule (pydist keeps the others)."""
+    q, r = peer.start(unique("pyq")), peer.start(unique("pyr"))
+    try:
+        wait_for(lambda: rpc.call(q.node, _node_list, []) == sorted([Node.self(), r.node]))
+        assert Node.disconnect(q.node) is True
+        # Past anything global had to say about it by now: r's server and ours answer.
+        assert rpc.call(r.node, Global.sync, []) is True and Global.sync() is True
+        assert rpc.call(r.node, _node_list, []) == sorted([Node.self(), q.node])
+        assert q.node not in Node.list()
+    finally:
+        q.stop()
+        r.stop()
+
+
+def test_with_a_beam_node_among_them_pydist_nodes_end_apart_as_otps(node):
+    """The BEAM node hears that we lost q, drops q, and tells q, which then says that
+    it lost us: every connection between the three ends, as among three Elixir nodes."""
+    q, a = peer.start(unique("pyq")), peer.start(unique("ex"), elixir=True)
+    try:
+        wait_for(lambda: a.node in rpc.call(q.node, _node_list, []), what="q meeting a")
+        assert rpc.call(q.node, Global.sync, []) is True and ex(a.node, ":global.sync()") == "ok"
+        assert Node.disconnect(q.node) is True
+        wait_for(lambda: Node.list() == [], what="a dropping this node")
+        _wait_for_lists([a.node], {a.node: []})
+        assert rpc.call(q.node, _node_list, []) == [Node.self()]      # a new connection
+    finally:
+        q.stop()
+        a.stop()
 
 
 # ---------------------------------------------------------------- the mesh
@@ -221,16 +325,10 @@ def test_a_partition_global_made_is_not_bridged_by_the_python_node(three):
         wait_for(lambda n=name: set(three) - {n} <= set(ex(n, "Node.list()")))
         assert ex(name, ":global.sync()") == "ok"
     rpc.cast(a, "Elixir.Node", "disconnect", [Atom(b)])
-    # Every node drops one side (which one, when both sides tell, is a race in OTP too).
-    for name in (Node.self(), c):
-        look = (lambda: set(Node.list())) if name == Node.self() else \
-            (lambda n=name: set(ex(n, "Node.list()")))
-        wait_for(lambda f=look: not {a, b} <= f(), what=f"{name} leaving the partition")
-    for name in set(three) & set(Node.list()):
-        try:                          # a node may drop us meanwhile: also no bridge
-            ex(name, ":global.sync()")
-        except BadRpc as exc:
-            assert exc.reason == "nodedown", exc
-    assert not {a, b} <= set(Node.list())
-    if a in Node.list():
-        assert b not in ex(a, "Node.list()")
+    # As OTP does (see the baseline above): every other node drops both a and b, so this
+    # node and c stay together and a and b end alone; nothing joins them again.
+    wait_for(lambda: set(Node.list()) & set(three) == {c}, what="this node keeping only c")
+    expected = _cluster_of([c, Node.self()], a, b)
+    _wait_for_lists(three, expected)
+    assert ex(c, ":global.sync()") == "ok"
+    assert set(Node.list()) & set(three) == {c}

@@ -2,7 +2,7 @@
 import time
 
 from pydist import Atom, Global, Node, pg, receive, rpc, send, spawn
-from pydist._exercises import expect, unique
+from pydist._exercises import ask, expect, started, unique
 
 NODE = True
 NEEDS = "elixir"
@@ -74,11 +74,13 @@ def task2(ex):
 
 def task3(ex):
     _elixir()
+    started(ex.chat_member)                       # the stub's crash, said here, not as silence
     member = spawn(ex.chat_member)
     me = __import__("pydist").self()
     send(member, "noise")
-    send(member, (Atom("chat"), me, "hello"))
-    got = receive(timeout=2, match=lambda m: type(m) is tuple and m[:1] == ("heard",))
+    got = ask(member, (Atom("chat"), me, "hello"),
+              called="chat_member(), sent 'noise' then (Atom('chat'), self(), 'hello')",
+              match=lambda m: type(m) is tuple and m[:1] == ("heard",))
     expect(got, (Atom("heard"), Atom(Node.self()), "hello"),
            "the answer of chat_member to (Atom('chat'), self(), 'hello')")
     pg.join("room", member)
