@@ -1,10 +1,11 @@
-"""Every ```mermaid block of the course (notebooks' markdown, README and other .md files) is
-read by Mermaid's own parser, the one GitHub and JupyterLab render with: a block it cannot parse
-shows up as raw source (as 03's node id `call`, a keyword, once did).
+"""Every ```mermaid block of the course (notebooks' markdown, README and other .md files)
+is read by Mermaid's own parser, the one GitHub and JupyterLab render with: a block it
+cannot parse shows up as raw source (as 03's node id `call`, a keyword, once did).
 
-Mermaid is a JavaScript package: the first run installs it (and jsdom, the window it needs) with npm into tests/mermaid/
-node_modules (git-ignored), at the version tests/mermaid/package.json pins. Without node and
-npm the test is skipped, saying how to install them (on CI, `CI` set, it fails instead).
+Mermaid is a JavaScript package: the first run installs it (and jsdom, the browser window
+its sanitizer needs) with npm into tests/mermaid/node_modules (git-ignored), at the versions
+tests/mermaid/package.json pins. Without node and npm the test is skipped, saying how to
+install them (on CI, `CI` set, it fails instead).
 """
 
 import json
@@ -88,8 +89,8 @@ def test_every_mermaid_block_parses(parser):
     blocks = mermaid_blocks()
     results = parse(parser, blocks)
     assert len(results) == len(blocks)
-    bad = [f"{r['where']}: {r['error']}\n{b['source']}" for r, b in zip(results, blocks)
-           if not r["ok"]]
+    bad = [f"{r['where']}: {r['error']}\n{b['source']}"
+           for r, b in zip(results, blocks, strict=True) if not r["ok"]]
     assert not bad, "Mermaid cannot parse these diagrams (they would show as raw source):\n\n" + \
                     "\n\n".join(bad)
 
