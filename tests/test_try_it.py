@@ -24,6 +24,7 @@ class Case:
     answer: str | None            # replaces the `...` of the Try it cell; None: run `rerun` only
     says: list[str]               # what the check's output must contain
     rerun: list[str] = field(default_factory=list)    # ids of cells to run first (a restart)
+    setup: str = ""               # code to run first (a helper node that dies)
 
 
 RIGHT = "✓"
@@ -37,7 +38,9 @@ CASES = {
     "02": [Case("Node.list", ["the function itself", "call it"]),
            Case("Node.list() + [c.node]", ["is in your list", "dropped that connection"]),
            Case("Node.list()", [RIGHT, "c still knows"]),
-           Case("Node.list()", [RIGHT, "c still knows"])],          # again: still right
+           Case("Node.list()", [RIGHT, "c still knows"]),           # again: still right
+           Case("Node.list()", [RIGHT, "b could not ask c", 'c = peer.start("c")'],
+                setup="c.stop()")],
     "03": [Case("os.getpid()", ["stopped with NameError", "'os' is not defined"]),
            Case('__import__("os").getpid()', ["this notebook's own process"]),
            Case('rpc.call(B, "os", "getpdi", [])', ["stopped with BadRpc", "getpdi"]),
@@ -132,6 +135,9 @@ def test_wrong_answers_are_named_and_leave_nothing_behind(nn):
             for cell_id in case.rerun:
                 status, shown = _run(kc, _source(path, cell_id))
                 assert status == "ok", f"{path.name}, re-running {cell_id}: {shown}"
+            if case.setup:
+                status, shown = _run(kc, case.setup)
+                assert status == "ok", f"{path.name}, {case.setup}: {shown}"
             if case.answer is None:
                 continue
             where = f"{path.name}, answer {case.answer!r}"
