@@ -53,7 +53,7 @@ def empty_mailbox_afterwards():
                 break
 
 
-def ex(node: str, code: str, timeout: float = 10, **binding):
+def ex(node: str, code: str, timeout: float = 30, **binding):
     """Evaluate Elixir ``code`` on ``node`` (in a process of its own there), with
     ``binding`` as its variables (Code.eval_string's keyword list)."""
     variables = [(Atom(key), value) for key, value in binding.items()]

@@ -63,4 +63,5 @@ def test_no_stored_output_holds_an_absolute_path():
                 text = json.dumps(out)
                 found = absolute.search(text)
                 assert not found, f"{path.name}, cell {cell.get('id')}: stored output holds " \
-                                  f"the absolute path {found[0]!r}; re-run it so it shows a relative one"
+                                  f"the absolute path {found[0]!r}; re-run it so it shows a " \
+                                  f"relative one"

@@ -17,8 +17,9 @@ import time
 
 import pytest
 from conftest import EPMD_PORT, HOST, unique
+from test_beam import ex
 
-from pydist import Atom, Node, Process, _beam_handshake, peer, receive, rpc, self
+from pydist import Atom, Node, Process, _beam_handshake, peer, receive, self
 from pydist._etf import ErlPid, encode
 
 pytestmark = pytest.mark.skipif(shutil.which("elixir") is None,
@@ -26,11 +27,6 @@ pytestmark = pytest.mark.skipif(shutil.which("elixir") is None,
 
 COOKIE = os.environ["PYDIST_COOKIE"]
 ERL_ENV = {**os.environ, "ERL_EPMD_PORT": str(EPMD_PORT)}
-
-
-def ex(node: str, code: str, timeout: float = 30, **binding):
-    variables = [(Atom(key), value) for key, value in binding.items()]
-    return rpc.call(node, "Elixir.Code", "eval_string", [code, variables], timeout=timeout)[0]
 
 
 @pytest.fixture
