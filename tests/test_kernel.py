@@ -9,7 +9,7 @@ import shutil
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ELIXIR_NOTEBOOKS, ROOT
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
@@ -124,9 +124,10 @@ def _code_cells(path, answered: bool = False) -> list[str]:
     return code
 
 
-@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb")))
+@pytest.mark.parametrize("notebook",
+                         sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
 def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
-    if notebook.startswith("09") and shutil.which("elixir") is None:
+    if notebook.startswith(ELIXIR_NOTEBOOKS) and shutil.which("elixir") is None:
         pytest.skip("needs Elixir: apt-get install -y erlang-base elixir")
     """Run, then run again from the top in the same kernel, as a learner does: first
     to the end, then (the harder case) again with the first run's nodes still up to
