@@ -43,7 +43,8 @@ SAY_AFTER = 5.0              # seconds: then a task still running says where it 
 NOTEBOOKS = {"01": "01_naming_nodes", "02": "02_ping_connect_list", "03": "03_rpc",
              "04": "04_processes", "05": "05_cross_process_replies", "06": "06_stock_central",
              "07": "07_the_missing_file", "08": "08_when_nodes_fail",
-             "09": "09_python_meets_the_beam", "11": "11_names_across_the_cluster"}
+             "09": "09_python_meets_the_beam", "10": "10_links_and_supervisors",
+             "11": "11_names_across_the_cluster"}
 
 
 # ---------------------------------------------------------------- hints and progress

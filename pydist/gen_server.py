@@ -284,8 +284,21 @@ def _loop(server: GenServer, state, parent: Pid | None) -> None:
         elif _is(result, "stop", 3):
             _stop(server, result[1], result[2])
         else:
-            raise ValueError(f"{type(server).__name__} returned {result!r} for {msg!r}; "
-                             f"expected ('noreply', state) or ('stop', reason, state)")
+            raise ValueError(_bad_return(server, msg, result))
+
+
+def _bad_return(server: GenServer, msg, result) -> str:
+    """Which callback returned what for which request, and what it may return."""
+    later = "('noreply', state) or ('stop', reason, state)"
+    if _is(msg, "$gen_call", 3):
+        callback, about = "handle_call", msg[2]
+        later = "('reply', reply, state), ('noreply', state) or ('stop', reason, reply, state)"
+    elif _is(msg, "$gen_cast", 2):
+        callback, about = "handle_cast", msg[1]
+    else:
+        callback, about = "handle_info", msg
+    return f"{type(server).__name__}.{callback} returned {result!r} for {about!r}; " \
+           f"expected {later}"
 
 
 def _system(server: GenServer, state, from_, request, suspended: bool):

@@ -34,6 +34,10 @@ from pydist._process import _table  # noqa: E402
 
 HOST = short_host()
 ROOT = Path(__file__).resolve().parent.parent
+# The notebooks that start a real Elixir node: skipped, with the install command, where
+# Elixir is not installed.
+ELIXIR_NOTEBOOKS = ("09_python_meets_the_beam", "10_links_and_supervisors",
+                    "11_names_across_the_cluster")
 _names = count(1)
 
 
@@ -161,12 +165,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pytest_collection_modifyitems(items):
-    """Notebooks 09 and 11 start real Elixir nodes: on a machine without Elixir, nbval's
+    """Notebooks 09, 10 and 11 start real Elixir nodes: on a machine without Elixir, nbval's
     run of them is reported as skipped, with the command that installs Elixir."""
     if shutil.which("elixir") is not None:
         return
     skip = pytest.mark.skip(reason="needs Elixir: apt-get install -y erlang-base elixir")
     for item in items:
-        if any(nb in str(item.path) for nb in ("09_python_meets_the_beam",
-                                                "11_names_across_the_cluster")):
+        if any(nb in str(item.path) for nb in ELIXIR_NOTEBOOKS):
             item.add_marker(skip)

@@ -163,6 +163,37 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "expected BadRpc, got 'HELLO': the upper-casing ran here, not on the node"),
     ("08", 1, "return rpc.call(node, *args, timeout=2)", "return rpc.call(node, *args)",
      "your code waits in rpc.call() with no timeout (line 21 of ex08_when_nodes_fail.py)"),
+    ("10", 1, STUB, STUB, "Task 1: not done yet"),
+    ("10", 1, "was = Process.flag(\"trap_exit\", True)", "was = False",
+     "your own process died with the linked one (of ValueError('boom')): it does not trap "
+     "exits. Call Process.flag('trap_exit', True) before spawn_link"),
+    ("10", 1, "    finally:\n        Process.flag(\"trap_exit\", was)",
+     "    finally:\n        pass", "afterwards it traps them. Put the flag back as it was"),
+    ("10", 2, "Process.exit(Process.whereis(name), \"kill\")",
+     "Process.exit(Process.whereis(name), \"shutdown\")",
+     "as a message and lived on: it traps exits, so that signal cannot end it. One reason "
+     "cannot be trapped: 'kill'"),
+    ("10", 3, "                if product not in stock:\n"
+     "                    raise ValueError(f\"no {product} in stock\")\n", "",
+     "expected the server to crash with ValueError('no puma in stock'), got the reply "
+     "['adidas']"),
+    ("10", 3, "                stock = [p for p in stock if p != product]\n"
+     "                return (\"reply\", stock, stock)",
+     "                stock = [p for p in stock if p != product]\n                return stock",
+     "StockServer.handle_call returned ['adidas'] for ('take', 'nike'); expected "
+     "('reply', reply, state)"),
+    ("10", 4, "    Process.flag(\"trap_exit\", True)\n    made = 0", "    made = 0",
+     "supervise died with it (of ValueError('no puma in stock')): a supervisor must trap "
+     "exits"),
+    ("10", 4, "server.start_link(initial, name=name)", "server.start(initial, name=name)",
+     "Is the server linked to supervise (server.start_link, not start)"),
+    ("10", 5, "    while True:\n        Process.sleep(every)",
+     "    import time\n    while True:\n        time.sleep(every)",
+     "its thread still waits (line 107 of ex10_links_and_supervisors.py). time.sleep is a "
+     "C call that no kill can interrupt; Process.sleep(every) is cut short by one"),
+    # Elixir's habit: Process.sleep(50) is 50 ms there, 50 s here
+    ("10", 5, "Process.sleep(every)", "Process.sleep(every * 1000)",
+     "got fewer than 3 within 2 s (pydist counts seconds: Process.sleep(0.05)"),
 ]
 MISLEADING = ["a loop that never ends?", "found none", "Traceback", "runpy",
               "your code raised TimeoutError"]

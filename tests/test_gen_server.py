@@ -123,6 +123,21 @@ def test_init_that_stops_or_raises_is_an_error_for_the_starter():
         GenServer.start.__func__(int)
 
 
+def test_a_callback_that_returns_a_wrong_shape_says_which_and_what_it_may_return():
+    class Bare(GenServer):
+        def handle_call(self, request, from_, state):
+            return state                              # not ("reply", state, state)
+    _, pid = Bare.start(["nike"])
+    with pytest.raises(ProcessExit) as died:
+        GenServer.call(pid, "status", timeout=2)
+    why = died.value.reason[0]
+    assert isinstance(why, ValueError), why
+    assert str(why) == ("Bare.handle_call returned ['nike'] for 'status'; expected "
+                        "('reply', reply, state), ('noreply', state) or "
+                        "('stop', reason, reply, state)")
+    assert nothing_left() == []
+
+
 # ---------------------------------------------------------------- two pydist nodes
 
 def test_calls_and_multi_call_between_pydist_nodes(node):

@@ -9,7 +9,7 @@ import shutil
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ELIXIR_NOTEBOOKS, ROOT
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
@@ -129,7 +129,7 @@ NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
-    if notebook[:2] in ("09", "11") and shutil.which("elixir") is None:
+    if notebook.startswith(ELIXIR_NOTEBOOKS) and shutil.which("elixir") is None:
         pytest.skip("needs Elixir: apt-get install -y erlang-base elixir")
     """Run, then run again from the top in the same kernel, as a learner does: first
     to the end, then (the harder case) again with the first run's nodes still up to

@@ -16,7 +16,7 @@ import re
 import shutil
 
 import pytest
-from conftest import ROOT
+from conftest import ELIXIR_NOTEBOOKS, ROOT
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
@@ -96,7 +96,7 @@ def _run(kc, code: str, timeout: float = 60) -> tuple[str, dict]:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_a_partial_run_then_the_whole_notebook_prints_what_is_stored(notebook):
-    if notebook[:2] in ("09", "11") and shutil.which("elixir") is None:
+    if notebook.startswith(ELIXIR_NOTEBOOKS) and shutil.which("elixir") is None:
         pytest.skip("needs Elixir: apt-get install -y erlang-base elixir")
     path = ROOT / "notebooks" / notebook
     cells = _cells(path)
