@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import jupyter_client
 import pytest
 from conftest import ROOT, _free_port, spawn_python, stop_process
 
@@ -290,6 +291,16 @@ def test_ctrl_c_on_course_py_lab_stops_the_lab_and_its_kernels_quietly(tmp_path)
         while not _processes_with(f"kernel-{kernel}.json") and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _processes_with(f"kernel-{kernel}.json"), "the lab started no kernel"
+        # A learner stops the lab with a notebook open, its kernel up (a kernel still
+        # importing IPython when Jupyter shuts it down prints its own KeyboardInterrupt).
+        client = jupyter_client.BlockingKernelClient(
+            connection_file=str(tmp_path / "runtime" / f"kernel-{kernel}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+        finally:
+            client.stop_channels()
         os.killpg(lab.pid, signal.SIGINT)                   # Ctrl-C in the terminal
         lab.wait(60)
         log.seek(0)
