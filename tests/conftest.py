@@ -7,6 +7,7 @@ if it leaves a child process behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -173,3 +174,27 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if any(nb in str(item.path) for nb in ELIXIR_NOTEBOOKS):
             item.add_marker(skip)
+
+
+STOP_NODE = "from pydist import Node as _N\n_N.stop()"     # a kernel's node, at its end
+
+
+@contextlib.contextmanager
+def kernel_in(cwd: Path, on_exit: str | None = None):
+    """A real IPython kernel started in ``cwd``, ready: ``(manager, client)``. At the
+    end ``on_exit`` runs in it first (e.g. stopping its node), then it is shut down."""
+    import jupyter_client
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(cwd), env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        yield km, kc
+    finally:
+        try:
+            if on_exit is not None:
+                kc.execute_interactive(on_exit, timeout=20, output_hook=lambda msg: None)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)

@@ -2,30 +2,21 @@
 button interrupts the cell that waits, never the cluster; cells run again work."""
 
 import json
-import os
 import queue
 import re
 import shutil
 import time
 
 import pytest
-from conftest import ELIXIR_NOTEBOOKS, ROOT
+from conftest import ELIXIR_NOTEBOOKS, ROOT, kernel_in
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
 
 @pytest.fixture
 def kernel():
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT), env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    try:
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with kernel_in(ROOT) as both:
+        yield both
 
 
 def _idle(kc, msg_id: str, timeout: float = 30) -> None:
@@ -134,13 +125,7 @@ def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
     """Run, then run again from the top in the same kernel, as a learner does: first
     to the end, then (the harder case) again with the first run's nodes still up to
     just before the clean-up."""
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT / "notebooks"),
-                    env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with kernel_in(ROOT / "notebooks") as (km, kc):
         path = ROOT / "notebooks" / notebook
         cells = _code_cells(path)
         for run, upto in (("first", len(cells) - 1), ("second", len(cells))):
@@ -154,6 +139,3 @@ def test_every_notebook_runs_twice_from_the_top_in_one_kernel(notebook):
                     verdict = "✓" if run == "second" else "not yet"
                     assert verdict in out, \
                         f"{notebook}, {run} run, cell {i + 1}: the Try it check said\n{out}"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)

@@ -16,7 +16,7 @@ import re
 import shutil
 
 import pytest
-from conftest import ELIXIR_NOTEBOOKS, ROOT
+from conftest import ELIXIR_NOTEBOOKS, ROOT, STOP_NODE, kernel_in
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
@@ -104,13 +104,7 @@ def test_a_partial_run_then_the_whole_notebook_prints_what_is_stored(notebook):
     prefix = rng.randrange(1, len(cells))
     where = f"{notebook} (PYDIST_RERUN_SEED={SEED}: first cells 1..{prefix}, then all)"
     print(where)
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT / "notebooks"),
-                    env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with kernel_in(ROOT / "notebooks", on_exit=STOP_NODE) as (km, kc):
         for n, (index, source, stored) in enumerate(cells[:prefix], 1):
             status, shown = _run(kc, source)
             if stored is not None:
@@ -123,9 +117,3 @@ def test_a_partial_run_then_the_whole_notebook_prints_what_is_stored(notebook):
                 assert shown == stored, \
                     f"{where}, run from the top, code cell {n} (cell [{index}]):\n{source}\n" \
                     f"stored: {stored}\nshown:  {shown}"
-    finally:
-        try:
-            _run(kc, "from pydist import Node as _N\n_N.stop()", timeout=20)
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)

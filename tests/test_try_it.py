@@ -7,13 +7,12 @@ still prints what the notebook has stored (after notebooks/sanitize.cfg).
 """
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, STOP_NODE, kernel_in
 from test_notebook_rerun import _cells, _run
 
 jupyter_client = pytest.importorskip("jupyter_client")
@@ -125,13 +124,7 @@ def test_wrong_answers_are_named_and_leave_nothing_behind(nn):
     before = [(i, s, stored) for i, s, stored in _cells(path) if i < at]
     after = [(i, s, stored) for i, s, stored in _cells(path) if i > ids.index(f"{nn}-try-check")]
 
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT / "notebooks"),
-                    env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with kernel_in(ROOT / "notebooks", on_exit=STOP_NODE) as (km, kc):
         for index, source, _ in before:
             status, shown = _run(kc, source)
             assert status == "ok", f"{path.name}, cell [{index}] before the Try it failed: {shown}"
@@ -164,9 +157,3 @@ def test_wrong_answers_are_named_and_leave_nothing_behind(nn):
                 shown, stored = (_masked(x) for x in (shown, stored))
                 assert shown == stored, f"{path.name}, cell [{index}] after the Try it:\n" \
                                         f"{source}\nstored: {stored}\nshown:  {shown}"
-    finally:
-        try:
-            _run(kc, "from pydist import Node as _N\n_N.stop()", timeout=20)
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
