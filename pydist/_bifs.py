@@ -41,7 +41,8 @@ def _memory(kind=None):
     table = [(Atom("total"), rss), (Atom("processes"), 0), (Atom("system"), rss)]
     if kind is None:
         return table
-    return dict(table).get(kind) or _badarg(f"erlang:memory({kind})")
+    sizes = dict(table)
+    return sizes[kind] if kind in sizes else _badarg(f"erlang:memory({kind})")
 
 
 def _process_limit() -> int:

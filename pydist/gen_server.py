@@ -182,9 +182,8 @@ class GenServer:
             for ref, node in waiting.items():
                 Process.demonitor(ref, flush=True)
                 bad.append(node)
-        late = {ref for ref, _ in waiting.items()}
         caller.remove(lambda m: type(m) is tuple and len(m) == 2 and _is_tag(m[0])
-                      and m[0][0] in late)
+                      and m[0][0] in waiting)
         return sorted(replies, key=lambda r: str(r[0])), sorted(bad)
 
     @staticmethod

@@ -301,7 +301,9 @@ def test_what_beam_tools_ask_a_python_node(elixir):
           :rpc.call(n, :erlang, :is_process_alive, [pid]),
           List.keyfind(:rpc.call(n, :erlang, :process_info, [pid]), :registered_name, 0),
           :rpc.call(n, :os, :getpid, []),
-          elem(:rpc.call(n, :erlang, :statistics, [:wall_clock]), 0) >= 0}}""",
+          elem(:rpc.call(n, :erlang, :statistics, [:wall_clock]), 0) >= 0,
+          :rpc.call(n, :erlang, :memory, [:processes]),
+          elem(:rpc.call(n, :erlang, :system_info, [:no_such_item]), 0)}}""",
               pid=self())
     assert got == (me, True, True, True, ("registered_name", []),
-                   [ord(c) for c in str(__import__("os").getpid())], True)
+                   [ord(c) for c in str(__import__("os").getpid())], True, 0, "badrpc")
