@@ -103,6 +103,11 @@ class Dist(Connecting, Reading):
     def stop(self) -> None:
         self.stopped.set()
         self.retick.set()
+        # Its own servers (global's, pg's) end first, names and all: a node that stops
+        # takes no part in the partitions its peers make as they go down with it.
+        for proc in list(_table.procs.values()):
+            if proc.spawned and proc.pid.num < FIRST_PID:
+                _signals.signal(proc.pid, proc.pid, "kill", link=False)
         for child in list(self.children):
             child.stop()
         _shutdown_socket(self.listener._listener._socket)   # wakes accept()
@@ -115,9 +120,6 @@ class Dist(Connecting, Reading):
         with self.changed:
             self.changed.wait_for(lambda: not self.peers, 1.0)
         self.pool.stop()
-        for proc in list(_table.procs.values()):      # its own servers (global's, pg's)
-            if proc.spawned and proc.pid.num < FIRST_PID:     # end with it, names and all
-                _signals.signal(proc.pid, proc.pid, "kill", link=False)
 
     def _name_freed(self, timeout: float = 1.0) -> None:
         """Until the mapper has seen our registration close: a Node.start of the same

@@ -262,13 +262,13 @@ class Server:
         if b == self.dist.name:
             self._lost_by(a)
             return
-        if b in self._members() and b in self.dist.peers:
+        peer = self.dist.peers.get(b)          # (its reader may drop it any moment)
+        if b in self._members() and peer is not None:
             self.dist.log(f"'global' requested disconnect from {b} to prevent "
                           f"overlapping partitions ({a} lost it)")
             self._remove(b)
             _to(b, (Atom("remove_connection"), self.me))
-            peer = self.dist.peers[b]          # it drops us; if it does not, we do
-            self._later(REMOVE_GRACE, ("remove_overdue", b, id(peer)))
+            self._later(REMOVE_GRACE, ("remove_overdue", b, id(peer)))  # it drops us, or we do
 
     def _lost_by(self, a: str) -> None:
         """A says it lost us, and we have not handled that connection's end yet: our
