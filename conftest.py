@@ -15,6 +15,7 @@ finds this file first: there it stands for tests/conftest.py, and changes nothin
 
 import importlib.util
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -36,6 +37,10 @@ if MARK not in os.environ:                  # pytest itself, started from a shel
     os.environ["PYDIST_COOKIE"] = "pydist-test-cookie"
     os.environ["PYDIST_EPMD_IDLE"] = "1"
     os.environ.pop("PYDIST_HEARTBEAT", None)
+    # Started in the background of a shell without job control (`make test &`), pytest
+    # inherits SIGINT ignored (POSIX), and so would every process it starts: the tests
+    # that press Ctrl-C (a receive, peer.start, the lab) need Python's own handler back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 elif os.environ[MARK] != str(os.getpid()):  # a peer of the tests, importing `conftest`
     _tests = Path(__file__).resolve().parent / "tests" / "conftest.py"
     _spec = importlib.util.spec_from_file_location(__name__, _tests)
