@@ -33,7 +33,8 @@ from ._calls import unpack
 from ._console import console
 from ._errors import BadRpc
 from ._fragments import HEADER
-from ._process import FIRST_SYSTEM, USER, Pid, Ref, _table, alias_send, item_message, running_call
+from ._process import Pid, Ref, alias_send, item_message, running_call
+from ._proctable import FIRST_SYSTEM, USER, _table
 from ._transport import (
     _FRAME,
     ALIAS_SEND,

@@ -37,7 +37,8 @@ from typing import Callable
 
 from ._errors import ProcessExit, PydistError
 from ._mailbox import Proc
-from ._process import Pid, _async_exc, _exited, _table, new_process, start_process
+from ._process import Pid, new_process, start_process
+from ._proctable import _async_exc, _exited, _table
 from ._transport import EXIT, LINK, UNLINK
 
 __all__ = ["link", "unlink", "exit", "spawn_link", "trap_exit", "sleep", "signal",
