@@ -100,8 +100,11 @@ class GenServer:
             _table.aliases[ref.num] = caller
             caller.aliases.add(ref.num)
         tag = AliasTag(ref)
-        send(where, (Atom("$gen_call"), (caller.pid, tag), request))
         try:
+            try:
+                send(where, (Atom("$gen_call"), (caller.pid, tag), request))
+            except ValueError:         # no local process by that name: the monitor's
+                pass                   # DOWN (noproc) is here already, as in Elixir
             msg = receive(timeout, match=lambda m: type(m) is tuple and len(m) in (2, 5) and (
                 m[0] == tag if len(m) == 2 else m[0] == "DOWN" and m[1] == ref))
         except TimeoutError:
@@ -248,7 +251,8 @@ def _serve(server: GenServer, arg, name, starter: Pid, parent: Pid | None) -> No
     if _is(result, "stop", 2):
         send(starter, ("ack", pid, (Atom("error"), result[1])))
         raise ProcessExit(result[1], f"init stopped: {result[1]!r}")
-    if not _is(result, "ok", 2):
+    if not _is(result, "ok", 2):                      # the starter hears it, as OTP's
+        send(starter, ("ack", pid, (Atom("error"), (Atom("bad_return_value"), result))))
         raise ValueError(f"{type(server).__name__}.init returned {result!r}; "
                          f"expected ('ok', state) or ('stop', reason)")
     send(starter, ("ack", pid, (Atom("ok"), pid)))

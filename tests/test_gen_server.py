@@ -85,6 +85,10 @@ def test_a_call_to_nobody_or_to_a_server_that_crashes_exits_with_its_reason():
     with pytest.raises(ProcessExit) as died:
         GenServer.call(spawn(lambda: None), "get")
     assert died.value.reason[0] == "noproc"
+    with pytest.raises(ProcessExit) as died:     # Elixir: {:noproc, {GenServer, :call, ...}}
+        GenServer.call("nobody_here", "get")
+    assert died.value.reason[0] == "noproc", died.value
+    assert nothing_left() == []
     _, pid = Counter.start(0)
     with pytest.raises(ProcessExit) as died:
         GenServer.call(pid, "crash")
@@ -119,6 +123,11 @@ def test_init_that_stops_or_raises_is_an_error_for_the_starter():
             raise KeyError("missing")
     ok, why = Broken.start()
     assert ok == "error" and isinstance(why, KeyError)
+
+    class Shapeless(GenServer):                   # OTP: {:error, {:bad_return_value, v}}
+        def init(self, arg):
+            return (":ok", arg)
+    assert Shapeless.start(["nike"]) == ("error", ("bad_return_value", (":ok", ["nike"])))
     with pytest.raises(TypeError, match="GenServer subclass"):
         GenServer.start.__func__(int)
 
