@@ -8,7 +8,7 @@ Tasks
   2. where(name, node): the pid that the Elixir node `node` finds under the global `name`.
   3. chat_member(): a process loop: to each ("chat", sender, text) it answers
      (Atom("heard"), this node's name as an Atom, text); run it with spawn and pg.join.
-  4. ask_room(group, text): send ("chat", self(), text) to every member of the pg
+  4. ask_room(group, text): send (Atom("chat"), self(), text) to every member of the pg
      `group`, on every node; return the sorted list of the node names that answered.
 
 Check your work: python3 course.py check 11   (stuck on task 2? add --hint 2)

@@ -167,6 +167,9 @@ def _run(number: str, kind: str, only: int | None, results_file: str) -> int:
         print(f"  skipped: {checks.NEEDS_WHY}")
         Path(results_file).write_text("{}")
         return 0
+    if only is not None and not 1 <= only <= len(checks.TASKS):
+        print(f"exercise {number} has no task {only}: its tasks are 1 to {len(checks.TASKS)}")
+        return 2
     _record_crashes()
     from pydist import Node
     if getattr(checks, "NODE", False):

@@ -193,7 +193,19 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "C call that no kill can interrupt; Process.sleep(every) is cut short by one"),
     # Elixir's habit: Process.sleep(50) is 50 ms there, 50 s here
     ("10", 5, "Process.sleep(every)", "Process.sleep(every * 1000)",
-     "got fewer than 3 within 2 s (pydist counts seconds: Process.sleep(0.05)"),
+     "got 0 ('tick', n) messages in 2 s: pydist counts seconds (Process.sleep(0.05)"),
+    ("10", 5, 'send(target, ("tick", n))', 'send(target, "tick")',
+     "and ['tick', 'tick', 'tick'] instead: each tick is the tuple ('tick', n)"),
+    ("10", 5, 'send(target, ("tick", n))', 'send(target, ("tick", n))\n        return',
+     "ticker returned after 1 tick(s): it must go on until it is killed"),
+    ("10", 5, "Process.sleep(every)", "receive(timeout=every)",
+     "ticker crashed with TimeoutError"),
+    ("10", 3, 'return ("ok", stock)', 'return (":ok", stock)',
+     "(':ok' is Elixir's spelling: the atom :ok is the string 'ok' here)"),
+    ("11", 3, 'send(sender, (Atom("heard"), Atom(Node.self()), text))',
+     'send(sender, ("heard", Atom(Node.self()), text))', "has 'heard' as a plain str"),
+    ("11", 4, 'send(pid, (Atom("chat"), self(), text))', 'send(pid, ("chat", self(), text))',
+     "is the first element Atom('chat')? A plain 'chat' reaches it as a binary"),
 ]
 MISLEADING = ["a loop that never ends?", "found none", "Traceback", "runpy",
               "your code raised TimeoutError"]
@@ -202,8 +214,8 @@ MISLEADING = ["a loop that never ends?", "found none", "Traceback", "runpy",
 @pytest.mark.parametrize("number, task, old, new, said", MISTAKES,
                          ids=[f"{m[0]}-{m[1]}-{i}" for i, m in enumerate(MISTAKES)])
 def test_the_checker_names_the_cause_of_common_mistakes(tmp_path, number, task, old, new, said):
-    if number == "09" and shutil.which("elixir") is None:
-        pytest.skip("exercise 09 needs Elixir")
+    if number in ("09", "11") and shutil.which("elixir") is None:
+        pytest.skip(f"exercise {number} needs Elixir")
     course = _course(tmp_path)
     _answer(course, number, old, new)
     timeouts = {"PYDIST_CHECK_IMPORT_TIMEOUT": "2"}
@@ -255,6 +267,8 @@ def test_one_task_hints_one_at_a_time_progress_and_reset(tmp_path):
     course = _course(tmp_path)
     r = check("04", "--task", "2", cwd=course)
     assert "task 2" in r.stdout and "task 1" not in r.stdout and "0/1 tasks pass" in r.stdout
+    r = check("04", "--task", "7", cwd=course)              # no such task: never "Well done"
+    assert r.returncode == 2 and "has no task 7: its tasks are 1 to 4" in r.stdout, r.stdout
     first, second, third = (check("04", "--hint", "2", cwd=course).stdout for _ in range(3))
     assert "hint 1 of 2" in first and "2." not in first.split("hint 1 of 2")[1]
     assert "hint 2 of 2" in second and "[product] + stock" in second and third == second

@@ -112,8 +112,12 @@ def task3(ex):
     started(ex.StockServer.init)
     started_as = ex.StockServer.start(["nike"])
     if started_as[0] != "ok":
+        why = started_as[1] if len(started_as) == 2 else None
+        returned = why[1] if type(why) is tuple and why[:1] == ("bad_return_value",) else None
+        habit = (" (':ok' is Elixir's spelling: the atom :ok is the string 'ok' here)"
+                 if type(returned) is tuple and returned[:1] == (":ok",) else "")
         raise AssertionError(f"called StockServer.start(['nike']), expected ('ok', pid), got "
-                             f"{started_as!r}: init(stock) returns ('ok', stock)")
+                             f"{started_as!r}: init(stock) returns ('ok', stock){habit}")
     pid = started_as[1]
     try:
         expect(GenServer.call(pid, "status", timeout=2), ["nike"],
@@ -257,14 +261,13 @@ def task5(ex):
     me = self()
     called = "ticker(self(), 0.05)"
     pid = spawn(ex.ticker, me, 0.05)
+    ticks: list = []
     try:
-        ticks = [receive(timeout=2, match=lambda m: isinstance(m, tuple) and m[:1] == ("tick",))
-                 for _ in range(3)]
+        while len(ticks) < 3:
+            ticks.append(receive(timeout=2, match=lambda m: isinstance(m, tuple)
+                                 and m[:1] == ("tick",)))
     except TimeoutError:
-        raise AssertionError(f"called {called}, expected ('tick', 1), ('tick', 2)... one "
-                             f"every 0.05 s, got fewer than 3 within 2 s (pydist counts "
-                             f"seconds: Process.sleep(0.05), where Elixir says "
-                             f"Process.sleep(50))") from None
+        raise AssertionError(_few_ticks(called, ticks, pid)) from None
     finally:
         _end(pid)
     expect(ticks, [("tick", 1), ("tick", 2), ("tick", 3)], f"{called}: its first three "
@@ -290,3 +293,24 @@ TASKS = [("exit_reason traps the exit of a linked process", task1),
          ("StockServer answers status, add and take, and crashes on a missing product", task3),
          ("supervise restarts a crashed or killed server", task4),
          ("ticker waits so that a kill stops it at once", task5)]
+
+
+def _few_ticks(called: str, ticks: list, pid) -> str:
+    """Why fewer than 3 ticks came in 2 s, from what did come and how the ticker ended."""
+    got = f"got {len(ticks)} ('tick', n) message{'s' if len(ticks) != 1 else ''} in 2 s"
+    others = _left()
+    while _left():
+        receive(timeout=0)
+    ended = EXITS.get(pid.num)
+    if isinstance(ended, BaseException):
+        return (f"called {called}: ticker crashed with {type(ended).__name__}: {ended} "
+                f"(after {len(ticks)} ticks); to wait between ticks, Process.sleep(every)")
+    if others:
+        return (f"called {called}, expected ('tick', 1), ('tick', 2)... {got}, and "
+                f"{others[:3]!r} instead: each tick is the tuple ('tick', n), with 'tick' "
+                f"a plain string (Elixir's :tick)")
+    if ended is not None:
+        return (f"called {called}: ticker returned after {len(ticks)} tick(s): it must "
+                f"go on until it is killed (a while True loop)")
+    return (f"called {called}, expected one ('tick', n) every 0.05 s, {got}: pydist counts "
+            f"seconds (Process.sleep(0.05), where Elixir says Process.sleep(50))")

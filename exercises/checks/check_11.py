@@ -83,6 +83,12 @@ def task3(ex):
               match=lambda m: type(m) is tuple and m[:1] == ("heard",))
     expect(got, (Atom("heard"), Atom(Node.self()), "hello"),
            "the answer of chat_member to (Atom('chat'), self(), 'hello')")
+    for i, what in ((0, "'heard'"), (1, "this node's name")):
+        if type(got[i]) is not Atom:              # equal as str, yet a binary in Elixir
+            raise AssertionError(
+                f"called chat_member(), its answer {got!r} has {what} as a plain str: an "
+                f"Elixir member matching {{:heard, node, text}} never sees it (a str travels "
+                f"as a binary); send Atom(...) for an atom")
     pg.join("room", member)
 
 
@@ -96,7 +102,14 @@ def task4(ex):
             raise AssertionError(f"no member of :room on {node} is seen here: pg's scopes "
                                  f"did not meet (is this node's scope running? pg.start())")
         time.sleep(0.05)
-    expect(ex.ask_room("room", "anyone?"), sorted([node, Node.self()]),
+    try:
+        got = ex.ask_room("room", "anyone?")
+    except TimeoutError as exc:
+        raise AssertionError(
+            f"called ask_room('room', 'anyone?') with one Elixir and one Python member: "
+            f"{exc}. The Elixir member answers {{:chat, from, text}} only: is the first "
+            f"element Atom('chat')? A plain 'chat' reaches it as a binary") from None
+    expect(got, sorted([node, Node.self()]),
            "ask_room('room', 'anyone?') with one Elixir and one Python member")
 
 
