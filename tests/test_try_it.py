@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import ROOT, STOP_NODE, kernel_in
+from conftest import ELIXIR_NOTEBOOKS, ROOT, STOP_NODE, kernel_in
 from test_notebook_rerun import _cells, _run
 
 jupyter_client = pytest.importorskip("jupyter_client")
@@ -29,6 +29,7 @@ class Case:
 RIGHT = "✓"
 MEASURE = 'lambda: (Node.self(), (disk() / "report.csv").stat().st_size)'     # 07's function
 OTP = 'rpc.call(SERVER, "erlang", "system_info", [Atom("otp_release")])'     # 09's charlist
+MEMBERS = 'rpc.call(ONE, "pg", "get_members", '                               # 11's question
 CASES = {
     "01": [Case('Node.self().split("@")', ["whole split, a list", "[1]"]),
            Case("Node.slef()", ["stopped with AttributeError", "run the Try it cell again"]),
@@ -80,6 +81,24 @@ CASES = {
            Case(f"bytes({OTP})", ["is bytes", ".decode()"]),
            Case(f"str({OTP})", ["how the list prints"]),
            Case(f"bytes({OTP}).decode()", [RIGHT])],
+    "10": [Case("kil", ["stopped with NameError", "'kil' is not defined"]),
+           Case('"shutdown"', ["traps exits", "lives on"]),
+           Case('":kill"', ["Elixir's spelling", "the string 'kill'"]),
+           Case('"killed"', ["dies WITH", "the signal that kills is 'kill'"]),
+           Case('Process.exit(stubborn, "kill")', ["True, a bool", "the reason itself"]),
+           Case('"kill"', [RIGHT]),
+           Case("kil", ["stopped with NameError"])],          # after a right one: no ✓
+    "11": [Case(f"len({MEMBERS}[Atom('room')]))".replace('"pg"', '":pg"'),
+                ["stopped with BadRpc", 'the module is "pg"']),
+           Case(f"len({MEMBERS}[Atom('room')]))".replace("ONE", '"names_one"'),
+                ["stopped with TypeError", "the node is ONE"]),
+           Case(f'len({MEMBERS}["room"]))', ["no member in that group", 'Atom("room")']),
+           Case('len(pg.get_members("room"))', ["the number here", "ask names_one"]),
+           Case("3", ["ask names_one"]),
+           Case("True", ["is a bool"]),
+           Case(f"len({MEMBERS}[Atom('room')]))".replace("get_members", "get_local_members"),
+                ["one node's members only"]),
+           Case(f"len({MEMBERS}[Atom('room')]))", [RIGHT])],
 }
 NOTEBOOKS = {p.name[:2]: p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
 
@@ -114,7 +133,7 @@ def _state(kc) -> tuple[list, list]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("nn", sorted(CASES))
 def test_wrong_answers_are_named_and_leave_nothing_behind(nn):
-    if nn == "09" and shutil.which("elixir") is None:
+    if NOTEBOOKS[nn].name.startswith(ELIXIR_NOTEBOOKS) and shutil.which("elixir") is None:
         pytest.skip("needs Elixir: apt-get install -y erlang-base elixir")
     path = NOTEBOOKS[nn]
     ids = _ids(path)
