@@ -263,6 +263,17 @@ def test_reset_twice_keeps_both_of_the_learners_files(tmp_path):
     assert not (backups / "ex04_processes.py.bak3").exists()
 
 
+def test_a_pass_with_elixirs_milliseconds_still_gets_a_note(tmp_path):
+    """receive(timeout=2000) passes when the message comes at once, yet waits 33 minutes
+    when it does not: the checker says so even on a pass."""
+    course = _course(tmp_path)
+    _answer(course, "10", "message = receive(timeout=timeout,", "message = receive(timeout=2000,")
+    r = check("10", "--task", "1", cwd=course)
+    assert "✓ task 1" in r.stdout, r.stdout
+    assert "receive(... 2000) waits 2000 seconds here" in r.stdout, r.stdout
+    assert "Elixir's 2000 ms is 2" in r.stdout, r.stdout
+
+
 def test_one_task_hints_one_at_a_time_progress_and_reset(tmp_path):
     course = _course(tmp_path)
     r = check("04", "--task", "2", cwd=course)
