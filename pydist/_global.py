@@ -24,7 +24,7 @@ from ._global_sync import NAME, Server, _me
 from ._process import Pid, _table, receive, send, spawn_system
 from ._registry import Process
 
-__all__ = ["Global", "nodeup", "nodedown", "take_name"]
+__all__ = ["Global", "nodeup", "nodedown", "serve", "take_name"]
 
 Atom = _etf.Atom
 
@@ -59,14 +59,7 @@ def _run(server: Server, ready: threading.Event) -> None:
 
 
 def _serve(server: Server) -> None:
-    while True:
-        msg = receive()
-        if server.dist is not _table.dist or msg == ("stop",):     # the node stopped
-            return
-        try:
-            _handle(server, msg)
-        except Exception as exc:               # noqa: BLE001 - a bad message is dropped
-            server.dist.log(f"global_name_server dropped {str(msg)[:200]}: {exc!r}")
+    serve(server.dist, lambda msg: _handle(server, msg), "global_name_server")
 
 
 def _handle(server: Server, msg) -> None:
@@ -109,6 +102,20 @@ def _handle(server: Server, msg) -> None:
         server._lock_set(msg[1])
     elif kind == "api" and len(msg) >= 4:      # ("api", caller, ref, what, *args)
         server.api(*msg[1:])
+
+
+def serve(dist, handle, what: str) -> None:
+    """The loop of a node's own server (global's, pg's scopes'): each message to
+    ``handle`` until the node stops. A message that fails is dropped with a log line
+    and the server lives on: other nodes must not be able to stop it."""
+    while True:
+        msg = receive()
+        if dist is not _table.dist or msg == ("stop",):     # the node stopped
+            return
+        try:
+            handle(msg)
+        except Exception as exc:               # noqa: BLE001 - a bad message is dropped
+            dist.log(f"{what} dropped {str(msg)[:200]}: {exc!r}")
 
 
 def take_name(pid: Pid, name: str) -> None:

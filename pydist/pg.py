@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 
 from . import _etf
-from ._global import take_name
+from ._global import serve, take_name
 from ._process import Pid, _table, receive, send, spawn_system
 from ._registry import Process
 
@@ -204,14 +204,7 @@ def _serve(scope: _Scope, ready: threading.Event) -> None:
     ready.set()
     for node in list(scope.dist.peers):
         scope.discover(node)
-    while True:
-        msg = receive()
-        if scope.dist is not _table.dist or msg == ("stop",):     # the node stopped
-            return
-        try:
-            _handle(scope, msg)
-        except Exception as exc:                 # noqa: BLE001 - a bad message is dropped
-            scope.dist.log(f"pg scope {scope.name} dropped {str(msg)[:200]}: {exc!r}")
+    serve(scope.dist, lambda msg: _handle(scope, msg), f"pg scope {scope.name}")
 
 
 def _handle(scope: _Scope, msg) -> None:
