@@ -11,7 +11,7 @@ Every name here has a twin in the Elixir of the course (see ROSETTA in the READM
 """
 
 from . import peer, pg, rpc
-from ._errors import BadRpc, ProcessExit, PydistError
+from ._errors import BadRpc, ProcessExit, PydistError, PydistWarning
 from ._etf import Atom
 from ._global import Global
 from ._node import Node
@@ -22,5 +22,5 @@ from .gen_server import GenServer
 
 __all__ = ["Node", "Process", "rpc", "peer", "pg", "spawn", "spawn_link", "send", "receive",
            "flush", "self", "pid_to_list", "Global", "GenServer", "BadRpc", "PydistError",
-           "ProcessExit", "Pid", "Ref", "Atom"]
+           "ProcessExit", "PydistWarning", "Pid", "Ref", "Atom"]
 __version__ = "0.1.0"

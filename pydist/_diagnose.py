@@ -17,9 +17,10 @@ import threading
 import traceback
 from pathlib import Path
 
+from ._errors import MILLISECONDS
+
 __all__ = ["blame", "waiting", "line_of", "stuck", "line_in"]
 
-MILLISECONDS = 100           # a timeout this big was meant in ms (Elixir's `after 1000`)
 _PYDIST = os.path.dirname(os.path.abspath(__file__))
 
 

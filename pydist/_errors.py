@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import traceback
+import warnings
 
-__all__ = ["PydistError", "BadRpc", "ProcessExit", "user_traceback"]
+__all__ = ["PydistError", "BadRpc", "ProcessExit", "PydistWarning", "user_traceback",
+           "check_seconds", "MILLISECONDS"]
+
+MILLISECONDS = 100           # a wait this long was most likely meant in ms (Elixir's `after 1000`)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,6 +28,20 @@ def user_traceback(exc: BaseException) -> str:
     text = "".join(traceback.format_list(frames))
     head = "Traceback (most recent call last):\n" if frames else ""
     return head + text + "".join(traceback.format_exception_only(type(exc), exc))
+
+
+class PydistWarning(UserWarning):
+    """A call that works, yet is most likely not what was meant: a wait written in
+    Elixir's milliseconds. Shown once per line of code, as Python's warnings are."""
+
+
+def check_seconds(what: str, seconds) -> None:
+    """Warn when ``seconds`` looks like Elixir's milliseconds (``receive(timeout=1000)``
+    waits 16 minutes): called by every pydist call that takes a wait."""
+    if type(seconds) in (int, float) and seconds >= MILLISECONDS:
+        warnings.warn(f"{what}: {seconds:g} is {seconds:g} seconds ({seconds / 60:.0f} min) "
+                      f"here: pydist counts seconds; Elixir's {seconds:g} ms is "
+                      f"{seconds / 1000:g}", PydistWarning, stacklevel=3)
 
 
 class PydistError(Exception):

@@ -35,7 +35,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from ._errors import ProcessExit, PydistError
+from ._errors import ProcessExit, PydistError, check_seconds
 from ._mailbox import Proc
 from ._process import Pid, new_process, start_process
 from ._proctable import _async_exc, _exited, _table
@@ -139,6 +139,7 @@ def sleep(seconds: float) -> None:
     killed while it sleeps stops at once."""
     if not isinstance(seconds, (int, float)) or seconds < 0:
         raise ValueError(f"Process.sleep takes seconds (a number >= 0), not {seconds!r}")
+    check_seconds("Process.sleep", seconds)
     caller = me()
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _etf
-from ._errors import ProcessExit
+from ._errors import ProcessExit, check_seconds
 from ._global import Global
 from ._process import AliasTag, Pid, Ref, _table, alias_send, receive, send, spawn
 from ._registry import Process
@@ -93,6 +93,7 @@ class GenServer:
         The reply; if none comes in time, or the server dies, the caller exits with
         ``ProcessExit`` (``("timeout", ...)``, ``("noproc", ...)``), as in Elixir, and
         nothing of the call is left in its mailbox."""
+        check_seconds("GenServer.call(..., timeout)", timeout)
         where = _where(server, "call")
         caller = me()
         ref = Process.monitor(where)

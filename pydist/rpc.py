@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _transport as wire
 from ._calls import apply_here
-from ._errors import BadRpc
+from ._errors import BadRpc, check_seconds
 from ._process import _table
 
 __all__ = ["call", "cast", "multicall"]
@@ -56,6 +56,7 @@ def call(node: str, *args, timeout: float | None = None) -> Any:
     """
     mod, fun, fargs = _split("rpc.call", node, args)
     _check_timeout(timeout)
+    check_seconds("rpc.call(..., timeout=...)", timeout)
     dist = _table.dist
     if dist is None:
         raise BadRpc("nodedown", node, "this process is not a node: call Node.start('name') "

@@ -222,3 +222,20 @@ def test_monitoring_a_name_nobody_has_gives_noproc():
     ref = Process.monitor("nobody_here")
     assert receive(timeout=1) == ("DOWN", ref, "process", ("nobody_here", "nonode@nohost"),
                                   "noproc")
+
+
+def test_a_wait_in_elixirs_milliseconds_is_warned_about_where_it_was_written():
+    """receive(timeout=1000) waits 16 minutes here: it still works, with a warning that
+    names the line and the figure meant (Elixir's `after 1000` is timeout=1)."""
+    import warnings
+
+    from pydist import PydistWarning, Process
+    send(self(), "now")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert receive(timeout=1000) == "now"
+        Process.sleep(0.01)                                # seconds: no warning
+    [warned] = caught
+    assert warned.category is PydistWarning and warned.filename == __file__, warned
+    assert "1000 is 1000 seconds (17 min) here" in str(warned.message)
+    assert "Elixir's 1000 ms is 1" in str(warned.message)
