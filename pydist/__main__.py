@@ -86,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "check":
         from ._checker import main as check_main
-        return check_main(args.exercise, all_=args.all, solutions=args.solutions,
-                          task=args.task, hint=args.hint, reset_=args.reset,
-                          progress=args.progress)
+        from ._checker import quiet_when_piped
+        return quiet_when_piped(check_main, args.exercise, all_=args.all,
+                                solutions=args.solutions, task=args.task, hint=args.hint,
+                                reset_=args.reset, progress=args.progress)
     if args.command == "_peer":
         from .peer import _child_main
         _child_main(args.node, args.parent, args.watch_fd)

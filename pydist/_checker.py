@@ -33,7 +33,7 @@ from pathlib import Path
 from ._diagnose import MILLISECONDS, blame, line_in, line_of, stuck, waiting
 from ._exercises import course_root, stub_text
 
-__all__ = ["main"]
+__all__ = ["main", "quiet_when_piped"]
 
 TASK_TIMEOUT = float(os.environ.get("PYDIST_CHECK_TASK_TIMEOUT", 15))   # seconds per task
 IMPORT_TIMEOUT = float(os.environ.get("PYDIST_CHECK_IMPORT_TIMEOUT", 10))
@@ -319,6 +319,10 @@ def main(number: str | None, *, all_: bool = False, solutions: bool = False,
     root = course_root()
     if progress:
         return show_progress(root)
+    if number and not all_ and not number.isdigit():
+        print(f"there is no exercise {number!r}: exercises are numbered, as their notebooks "
+              f"(01 to {max(NOTEBOOKS)}): python3 course.py check 04")
+        return 2
     if not all_ and not (number and number.isdigit()):
         print("usage: python3 course.py check 04   (--task 2: one task; --hint 2: a hint; "
               "--all; --progress; --reset 04; --solutions checks the solutions)")
@@ -352,9 +356,20 @@ def main(number: str | None, *, all_: bool = False, solutions: bool = False,
     return worst
 
 
+def quiet_when_piped(fun, *args, **kwargs) -> int:
+    """``fun(...)``; when its output goes to a reader that has gone (``check 02 | head``),
+    the rest is dropped without a traceback, as a Unix tool's is."""
+    try:
+        return fun(*args, **kwargs)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["run"] and len(sys.argv) == 6:
-        code = _run(sys.argv[2], sys.argv[3], int(sys.argv[4]) or None, sys.argv[5])
+        code = quiet_when_piped(_run, sys.argv[2], sys.argv[3], int(sys.argv[4]) or None,
+                                sys.argv[5])
         sys.stdout.flush()
         os._exit(code)                    # abandon any task thread still running
     print("usage: python -m pydist._checker run NN exercises|solutions TASK RESULTS_FILE")

@@ -300,3 +300,17 @@ def test_without_elixir_exercise_09_says_how_to_install_it(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "skipped: exercise 09 needs Elixir: apt-get install -y erlang-base elixir" \
         in r.stdout, r.stdout
+
+
+def test_a_wrong_exercise_name_and_a_closed_pipe_are_said_plainly():
+    r = check("ex04")
+    assert r.returncode == 2 and "there is no exercise 'ex04'" in r.stdout, r.stdout
+    # `check 02 | head -2`: the reader goes early; no traceback follows
+    import os
+    process = subprocess.Popen([sys.executable, "-m", "pydist", "check", "02"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ))
+    assert process.stdout.readline().startswith("Exercise 02")
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

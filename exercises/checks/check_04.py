@@ -26,7 +26,8 @@ def task2(ex):
 
 def task3(ex):
     pid = ex.start_stock("stock_t3")
-    expect(Process.whereis("stock_t3"), pid, "start_stock('stock_t3') then Process.whereis")
+    expect(pid, Process.whereis("stock_t3"), "start_stock('stock_t3'), which returns the pid "
+                                             "it registered as 'stock_t3'")
     send("stock_t3", ("add", NIKE))
     expect(ask("stock_t3", ("status", self()), called="start_stock then status"), [NIKE],
            "start_stock('stock_t3'), ('add', nike), ('status', me)")
