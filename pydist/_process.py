@@ -170,6 +170,10 @@ def _send(dest, msg) -> None:
     elif (isinstance(dest, tuple) and len(dest) == 2 and isinstance(dest[0], str)
           and isinstance(dest[1], str)):
         name, node = dest
+        if "@" not in node:                # no node could have that name: say so now
+            swapped = " (swapped? the name comes first)" if "@" in name else ""
+            raise ValueError(f"send({dest!r}, ...): {node!r} is not a node name like "
+                             f"'b@vm'; the destination is ('name', 'node@host'){swapped}")
         if node == _table.name:
             _local_name(name, msg).deliver(msg)
         elif _table.dist is not None:

@@ -108,6 +108,14 @@ def test_sending_to_an_unregistered_local_name_raises_and_says_why():
         send("nobody", "hi")
 
 
+def test_a_destination_with_no_node_name_says_so_and_names_a_swap():
+    with pytest.raises(ValueError, match=r"'stock' is not a node name.*swapped\?"):
+        send(("ps@vm", "stock"), "status")
+    with pytest.raises(ValueError, match=r"'ps' is not a node name") as refused:
+        send(("stock", "ps"), "status")
+    assert "swapped" not in str(refused.value)
+
+
 def test_sending_to_a_dead_pid_is_silently_dropped():
     pid = spawn(lambda: None)
     ref = Process.monitor(pid)
@@ -229,7 +237,7 @@ def test_a_wait_in_elixirs_milliseconds_is_warned_about_where_it_was_written():
     names the line and the figure meant (Elixir's `after 1000` is timeout=1)."""
     import warnings
 
-    from pydist import PydistWarning, Process
+    from pydist import Process, PydistWarning
     send(self(), "now")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
