@@ -30,7 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-from ._diagnose import MILLISECONDS, blame, line_in, line_of, stuck, waiting
+from ._diagnose import blame, line_in, line_of, stuck, waiting
+from ._errors import MILLISECONDS, in_seconds
 from ._exercises import course_root, stub_text
 
 __all__ = ["main", "quiet_when_piped"]
@@ -218,8 +219,7 @@ def _habits(path: Path) -> list[str]:
                     and value.value >= MILLISECONDS:
                 seconds = value.value
                 notes.append(f"line {call.lineno}: {name}(... {seconds:g}) waits {seconds:g} "
-                             f"seconds here: pydist counts seconds; Elixir's {seconds:g} ms "
-                             f"is {seconds / 1000:g}")
+                             f"seconds here: {in_seconds(seconds)}")
     return notes
 
 
@@ -323,7 +323,7 @@ def main(number: str | None, *, all_: bool = False, solutions: bool = False,
         print(f"there is no exercise {number!r}: exercises are numbered, as their notebooks "
               f"(01 to {max(NOTEBOOKS)}): python3 course.py check 04")
         return 2
-    if not all_ and not (number and number.isdigit()):
+    if not all_ and not number:
         print("usage: python3 course.py check 04   (--task 2: one task; --hint 2: a hint; "
               "--all; --progress; --reset 04; --solutions checks the solutions)")
         return 2

@@ -13,7 +13,7 @@ import traceback
 import warnings
 
 __all__ = ["PydistError", "BadRpc", "ProcessExit", "PydistWarning", "user_traceback",
-           "check_seconds", "MILLISECONDS"]
+           "check_seconds", "in_seconds", "MILLISECONDS"]
 
 MILLISECONDS = 100           # a wait this long was most likely meant in ms (Elixir's `after 1000`)
 
@@ -35,13 +35,19 @@ class PydistWarning(UserWarning):
     Elixir's milliseconds. Shown once per line of code, as Python's warnings are."""
 
 
+def in_seconds(seconds: float) -> str:
+    """What to write instead of a wait in Elixir's milliseconds (said by warnings and by
+    the exercise checker alike)."""
+    return f"pydist counts seconds; Elixir's {seconds:g} ms is {seconds / 1000:g}"
+
+
 def check_seconds(what: str, seconds) -> None:
     """Warn when ``seconds`` looks like Elixir's milliseconds (``receive(timeout=1000)``
-    waits 16 minutes): called by every pydist call that takes a wait."""
+    waits 16 minutes): called by every pydist call that takes a wait, with the
+    learner's own line named (``stacklevel``: their call, not ours)."""
     if type(seconds) in (int, float) and seconds >= MILLISECONDS:
         warnings.warn(f"{what}: {seconds:g} is {seconds:g} seconds ({seconds / 60:.0f} min) "
-                      f"here: pydist counts seconds; Elixir's {seconds:g} ms is "
-                      f"{seconds / 1000:g}", PydistWarning, stacklevel=3)
+                      f"here: {in_seconds(seconds)}", PydistWarning, stacklevel=3)
 
 
 class PydistError(Exception):

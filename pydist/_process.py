@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable
 
 from ._console import console
-from ._errors import ProcessExit, PydistError, check_seconds, user_traceback
+from ._errors import MILLISECONDS, ProcessExit, PydistError, check_seconds, user_traceback
 from ._mailbox import NOTHING, Proc
 from ._pids import AliasTag, Pid, Ref, pid_to_list
 from ._proctable import USER, _exited, _table
@@ -242,7 +242,8 @@ def receive(timeout: float | None = None, match: Callable[[Any], bool] | None = 
     """
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
         raise ValueError(f"receive: timeout is seconds (a number >= 0) or None, not {timeout!r}")
-    check_seconds("receive(timeout=...)", timeout)
+    if timeout is not None and timeout >= MILLISECONDS:     # (a receive is hot: test first)
+        check_seconds("receive(timeout=...)", timeout)
     if match is not None and not callable(match):
         raise TypeError(f"receive: match must be a function msg -> bool, not {match!r}")
     proc = getattr(_table.local, "proc", None) or _table.current()

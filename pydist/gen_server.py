@@ -104,8 +104,12 @@ class GenServer:
         try:
             try:
                 send(where, (Atom("$gen_call"), (caller.pid, tag), request))
-            except ValueError:         # no local process by that name: the monitor's
-                pass                   # DOWN (noproc) is here already, as in Elixir
+            except ValueError:
+                if not isinstance(where, str):     # a malformed (name, node): say so
+                    Process.demonitor(ref, flush=True)
+                    raise
+                # no local process by that name: the monitor's DOWN (noproc) is here
+                # already, and the caller exits with it below, as in Elixir
             msg = receive(timeout, match=lambda m: type(m) is tuple and len(m) in (2, 5) and (
                 m[0] == tag if len(m) == 2 else m[0] == "DOWN" and m[1] == ref))
         except TimeoutError:

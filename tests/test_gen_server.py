@@ -96,6 +96,12 @@ def test_a_call_to_nobody_or_to_a_server_that_crashes_exits_with_its_reason():
     assert nothing_left() == []
 
 
+def test_a_call_to_a_malformed_node_name_says_so(node):
+    with pytest.raises(ValueError, match="'ps' is not a node name"):   # not a nodedown
+        GenServer.call(("stock", "ps"), "get")
+    assert nothing_left() == []
+
+
 def test_names_start_link_and_stop_with_terminate():
     me = self()
     ok, pid = Counter.start((7, True, me), name="named_counter")
