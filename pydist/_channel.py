@@ -27,21 +27,42 @@ from ._transport import (
     _shutdown,
 )
 
-__all__ = ["Channel"]
+__all__ = ["Channel", "flush_waiting"]
 
 _BEAM_FRAME = struct.Struct("!I")    # OTP's {packet, 4}: unsigned, up to 4 GiB - 1
+
+# The channel each thread wrote to last since it last waited (see Channel.send).
+_streak = threading.local()
+
+
+def flush_waiting() -> None:
+    """The calling thread is about to wait (receive, a reply, Process.sleep, the pool):
+    write what it left queued now, and its next send is a first again."""
+    channel = _streak.__dict__.pop("last", None)
+    if channel is not None and channel._pending:
+        channel._flush()
 
 
 class Channel:
     """One authenticated connection: many threads write it, one thread reads it.
 
-    Writes are combined, never waited for. A sender that finds the connection free
-    writes at once (a request and its reply pay no thread hand-off); a sender that
-    finds another one writing leaves its item queued, and the writing thread writes
-    everything queued, in order, before it lets go. ``send_later`` queues an item for
-    the connection's writer thread instead, for the reader, which must never block on
-    a full socket (it answers pings); ``tick`` writes a heartbeat without blocking.
-    Frames are written with writev, so a large message is never copied.
+    Writes are combined, never waited for, and no clock decides when (Erlang's port
+    queue; a timer would make every message wait):
+
+    - a thread's first send since it last waited is written at once, so a request
+      and its reply pay no thread hand-off;
+    - a thread that sends again before it waits is streaming: its items join the
+      queue. It writes the queue itself, in one writev, when the queue holds
+      ``BATCH_ITEMS`` or when it waits next (``flush_waiting``); meanwhile the
+      connection's writer thread, woken once, writes whatever is queued when it runs,
+      so an item never waits for its sender to wait;
+    - a sender that finds another one writing leaves its item queued, and the writing
+      thread writes everything queued, in order, before it lets go.
+
+    ``send_later`` queues an item for the writer thread, for the reader, which must
+    never block on a full socket (it answers pings); ``tick`` writes a heartbeat
+    without blocking. Frames are written with writev, so a large message is never
+    copied.
     """
 
     def __init__(self, conn: Connection, name: str = "?", framed: bool = True):
@@ -54,6 +75,7 @@ class Channel:
         self._write = threading.Lock()
         self._wake = threading.Condition(threading.Lock())
         self._writer: threading.Thread | None = None
+        self._kicked = False                     # the writer thread is woken already
         self.last_write = time.monotonic()
         self.broken = False
         self._rbuf = bytearray(READ_BUFFER)      # read-ahead: bytes [_rpos, _rend) unread
@@ -68,7 +90,17 @@ class Channel:
         self.silence, self.silence_why, self.tick_every = 0.0, "", float("inf")
 
     def send(self, parts: tuple[bytes, bytes]) -> None:
-        """Write one item now, or leave it to the thread that is writing."""
+        """Write one item now, or queue it (see the class)."""
+        streak = _streak.__dict__
+        if streak.get("last") is self:       # streaming: queue it
+            pending = self._pending
+            pending.append(parts)
+            if len(pending) >= BATCH_ITEMS:
+                self._flush()
+            elif not self._kicked:
+                self._kick()
+            return
+        streak["last"] = self
         if not self._pending and self._write.acquire(False):
             try:                             # the common case: one call, no queue
                 self._write_frame(parts, len(parts[0]) + len(parts[1]))
@@ -113,6 +145,11 @@ class Channel:
     def send_later(self, parts: tuple[bytes, bytes]) -> None:
         """Queue one item for the writer thread, for a thread that must never block."""
         self._pending.append(parts)
+        if not self._kicked:
+            self._kick()
+
+    def _kick(self) -> None:
+        self._kicked = True
         with self._wake:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._writer_loop, daemon=True,
@@ -134,6 +171,11 @@ class Channel:
         while not self.broken:
             with self._wake:
                 while not self._pending and not self.broken:
+                    # Reset, then look again: a sender that queued before the reset is
+                    # seen here, one after it finds _kicked False and notifies.
+                    self._kicked = False
+                    if self._pending:
+                        break
                     self._wake.wait()
             if not self._write.acquire(True, 1.0):   # a sender holds it: it writes ours
                 continue

@@ -18,6 +18,8 @@ from collections import deque
 from itertools import compress, count, islice, repeat
 from typing import Any, Callable
 
+from ._channel import flush_waiting
+
 __all__ = ["Proc", "NOTHING"]
 
 NOTHING = object()             # take() found no (matching) message
@@ -104,7 +106,13 @@ class Proc:
         return list(map(deque.popleft, repeat(box, len(box))))
 
     def sleep(self, remaining: float) -> None:
-        """Until something new arrives, or ``remaining`` seconds pass (-1: no limit)."""
+        """Until something new arrives, or ``remaining`` seconds pass (-1: no limit).
+        What this thread left queued for a connection is written first (_channel)."""
+        if self.guard is None:
+            flush_waiting()
+        else:
+            with self.guard:                   # a stop never lands mid-write
+                flush_waiting()
         self.woken.acquire(True, remaining)
 
 

@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from typing import Callable
 
+from ._channel import flush_waiting
 from ._process import _table
 
 __all__ = ["Pool", "MAX_WORKERS", "IDLE_EXIT"]
@@ -76,6 +77,7 @@ class Pool:
                 print(f"pydist: internal error in {fn.__name__}: {exc!r}", file=sys.stderr)
             finally:
                 local.proc = None
+            flush_waiting()                          # its reply, if it streamed
             with self.lock:
                 if self.queue:
                     worker.job = self.queue.popleft()
