@@ -51,7 +51,7 @@ def available() -> bool:
 
 def _ex(node: str, code: str, **binding):
     variables = [(Atom(k), v) for k, v in binding.items()]
-    return rpc.call(node, "Elixir.Code", "eval_string", [code, variables], timeout=120)[0]
+    return rpc.call(node, "Elixir.Code", "eval_string", [code, variables], timeout=60)[0]
 
 
 def _median_us(call, n: int) -> float:

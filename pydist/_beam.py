@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import reprlib
 
-from . import _etf, _etf_decode, _signals
+from . import _etf, _etf_decode, _etf_fast, _signals
 from ._beam_calls import SERVICES, serve_spawn
 from ._beam_handshake import FRAGMENTS
 from ._beam_handshake import SPAWN as SPAWN_FLAG
@@ -84,6 +84,7 @@ IO_SERVER = 2                  # the group leader we give BEAM calls: prints her
 REPLIES = 3                    # where answers to our own gen_calls arrive
 
 _NOTHING = object()
+HEADS_KEPT = 1024              # control messages kept for sends (see Beam.encode)
 EMPTY = Atom("")               # what fills a message's "Unused" field
 _SIMPLE_REASONS = {"normal", "noproc", "noconnection", "kill", "killed", "shutdown",
                    "nodedown", "timeout", "undef"}
@@ -96,31 +97,38 @@ class Beam:
         # What the other node said in the handshake (_beam_handshake): what it can do,
         # and which run of that node it is.
         self.dist, self.name, self.flags, self.creation = dist, name, flags, creation
+        self._heads: dict = {}         # the control message of a send, by destination
+        self._last_control = None      # (bytes, term) of the last send that came
 
     # ------------------------------------------------------------ terms
-    def _frame(self, control: tuple, msg=_NOTHING) -> tuple[bytes, bytes]:
+    def _frame(self, control: tuple | bytes, msg=_NOTHING) -> tuple[bytes, bytes]:
         node, creation = self.dist.name, self.dist.creation
-        head = _etf.encode(control, node, creation)
-        body = b"" if msg is _NOTHING else _etf.encode(msg, node, creation)
+        head = control if type(control) is bytes else _etf_fast.encode(control, node, creation)
+        body = b"" if msg is _NOTHING else _etf_fast.encode(msg, node, creation)
         if self.flags & FRAGMENTS:        # then 'D' frames, terms without 131 (_fragments)
             head, body = HEADER + head[1:], memoryview(body)[1:]
             return _FRAME.pack(len(head) + len(body)) + head, body
         return _FRAME.pack(1 + len(head) + len(body)) + b"p" + head, body
-
-    def _decode(self, frame, offset: int):
-        return _etf_decode.decode(frame, offset, self.dist.name, self.dist.creation)
 
     # ------------------------------------------------------------ out
     def encode(self, item: tuple) -> tuple[bytes, bytes] | None:
         """The node's item as one Erlang frame; None for what a BEAM node does not
         take (the mesh list, SYNC, STOP); TypeError for what cannot cross."""
         op = item[0]
-        if op == SEND:
-            to = item[1] if isinstance(item[1], Pid) else Pid(self.name, item[1])
-            return self._frame((SEND_OP, EMPTY, to), item_message(item))
-        if op == REG_SEND:
-            return self._frame((REG_SEND_OP, Pid(None, USER), EMPTY, Atom(item[1])),
-                               item_message(item))
+        if op == SEND or op == REG_SEND:
+            # A stream goes to few destinations: their control messages are kept.
+            head = self._heads.get((op, item[1]))
+            if head is None:
+                if op == SEND:
+                    to = item[1] if isinstance(item[1], Pid) else Pid(self.name, item[1])
+                    control = (SEND_OP, EMPTY, to)
+                else:
+                    control = (REG_SEND_OP, Pid(None, USER), EMPTY, Atom(item[1]))
+                head = _etf_fast.encode(control, self.dist.name, self.dist.creation)
+                if len(self._heads) >= HEADS_KEPT:
+                    self._heads.clear()
+                self._heads[(op, item[1])] = head
+            return self._frame(head, item_message(item))
         if op == CALL:
             return self._call(*item[1:])
         if op == PING:                    # net_adm:ping's question, answered to REPLIES
@@ -180,18 +188,30 @@ class Beam:
                            argv)
 
     # ------------------------------------------------------------ in
-    def deliver(self, peer, frame, batch) -> None:
-        """One frame from the BEAM node. A BadTerm (garbage, or a control message of
-        the wrong shape) ends the connection, with one line in the log (_reader), as
-        dist.c does; a BadMessage (a sound control, a message that does not decode)
-        refuses that message alone."""
-        if frame[0] != PASS_THROUGH:
+    def deliver(self, peer, frame, at: int | None, batch) -> None:
+        """One frame from the BEAM node: a 'p' frame (``at`` None), or the control
+        message at ``frame[at]`` and terms without version bytes (_fragments). A
+        BadTerm (garbage, or a control message of the wrong shape) ends the
+        connection, with one line in the log (_reader), as dist.c does; a BadMessage
+        (a sound control, a message that does not decode) refuses that message alone."""
+        node, creation = self.dist.name, self.dist.creation
+        if at is not None:
+            decode = _etf_fast.decode_bare
+        elif frame[0] != PASS_THROUGH:
             raise _etf.BadTerm(f"frame type {frame[0]} (only 'p' frames are expected)")
-        control, end = self._decode(frame, 1)
-        control = _checked(control)
+        else:
+            decode, at = _etf_fast.decode, 1
+        last = self._last_control          # a stream repeats its control message
+        if last is not None and frame[at:at + len(last[0])] == last[0]:
+            control, end = last[1], at + len(last[0])    # a term's bytes end it: the same
+        else:
+            control, end = decode(frame, at, node, creation)
+            control = _checked(control)
+            if control[0] in (SEND_OP, REG_SEND_OP, SEND_SENDER):
+                self._last_control = (bytes(frame[at:end]), control)
         op = control[0]
         try:
-            msg = self._decode(frame, end)[0] if op in WITH_MESSAGE else None
+            msg = decode(frame, end, node, creation)[0] if op in WITH_MESSAGE else None
         except _etf.BadTerm as exc:       # the message alone: the control was sound
             raise _etf_decode.BadMessage(f"op {op}: {exc}") from None
         if op == SEND_OP or op == SEND_SENDER:

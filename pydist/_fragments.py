@@ -15,8 +15,9 @@ fragments never has to receive one giant frame.
 This node never sets DFLAG_DIST_HDR_ATOM_CACHE, so erts never uses the atom cache
 with it: NumberOfAtomCacheRefs is always 0 (measured with OTP 25), and a header that
 claims cache references is refused as a broken message. ``Reassembly.feed`` turns
-every frame back into the ``'p'`` form the dialect reads (``_beam``); ``header``
-is what we put before our own frames.
+every frame into the bytes and offset where its control message starts, its terms
+without version bytes, for the dialect to read (``_beam``); ``header`` is what we
+put before our own frames.
 
 Memory: a message being reassembled holds exactly the bytes received for it.
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 import struct
 
 from ._etf import VERSION, BadTerm
-from ._etf_decode import _decode_term, _Input
 
 __all__ = ["Reassembly", "HEADER"]
 
@@ -44,10 +44,12 @@ class Reassembly:
         self.joined = 0                           # messages that came in fragments
 
     def feed(self, frame: memoryview):
-        """The whole message ``frame`` completes, as a ``'p'`` frame, or None while
-        fragments are missing. BadTerm for a frame that breaks the protocol."""
+        """The whole message ``frame`` completes, as ``(data, at)`` with its control
+        message (a term without its version byte) at ``data[at]``; ``(frame, None)``
+        for a ``'p'`` frame; None while fragments are missing. BadTerm for a frame that
+        breaks the protocol."""
         if frame[0] != VERSION or len(frame) < 3:
-            return frame                          # 'p' (a node without fragments)
+            return frame, None                    # 'p' (a node without fragments)
         kind = frame[1]
         if kind == DIST_HEADER:
             return self._whole(frame, 2)
@@ -73,16 +75,9 @@ class Reassembly:
         self.joined += 1
         return self._whole(memoryview(b"".join(entry[1])), 0)
 
-    def _whole(self, data: memoryview, at: int) -> bytes:
-        """``data[at:]``: the atom cache header, the control, the message (no version
-        bytes) as ``'p' 131 Control 131 Message``."""
+    def _whole(self, data: memoryview, at: int) -> tuple[memoryview, int]:
+        """``data[at:]`` is the atom cache header, the control, the message."""
         if data[at] != 0:
             raise BadTerm(f"{data[at]} atom cache references, but this node never "
                           f"agreed to an atom cache (DFLAG_DIST_HDR_ATOM_CACHE)")
-        inp = _Input(data, at + 1, self.node, self.creation)
-        _decode_term(inp)                         # only to find where the message starts
-        control, message = data[at + 1:inp.pos], data[inp.pos:]
-        parts = [b"p", bytes([VERSION]), control]
-        if len(message):
-            parts += (bytes([VERSION]), message)
-        return memoryview(b"".join(parts))
+        return data, at + 1

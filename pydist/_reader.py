@@ -68,11 +68,11 @@ class Reading:
                 elif beam is None:
                     self._deliver(peer, wire.decode_frame(frame), batch)
                 else:                                 # a BEAM node's (see _beam)
-                    frame = fragments.feed(frame)
-                    if frame is None:                 # a fragment: more to come
+                    whole = fragments.feed(frame)
+                    if whole is None:                 # a fragment: more to come
                         continue
                     try:
-                        beam.deliver(peer, frame, batch)
+                        beam.deliver(peer, *whole, batch)
                     except BadMessage as exc:         # its frame ends where it said:
                         self.log(f"refused a message from {peer.name}, connection kept: "
                                  f"{str(exc)[:300]}")  # the next one is read as usual
