@@ -36,6 +36,7 @@ from pydist import self as self_pid
 
 from . import beam
 from . import concurrency as cc
+from .workshop import workshop
 
 HERE = Path(__file__).resolve().parent
 AUTHKEY = b"bench-cookie"
@@ -43,7 +44,8 @@ MESSAGE = ("add", {"name": "nike", "qty": 30})
 ERLANG = {"rpc": "85 µs", "msg": "80 µs", "oneway": "420k msg/s", "bulk": "2.5 GB/s",
           "connect": "5 ms", "peer": "0.18 s", "nodedown": "5 ms", "notebooks": "—",
           "conc": "", "pairs": "", "overlap": "", "mailbox": "0.46 ms at 100k", "procs": "",
-          "idle": "0.00–0.04 CPU-s", "beam": "", "global": "", "pg": "", "kill": ""}
+          "idle": "0.00–0.04 CPU-s", "beam": "", "global": "", "pg": "", "kill": "", "light": "",
+          "workshop": ""}
 
 
 # ---------------------------------------------------------------- contenders
@@ -352,6 +354,10 @@ def one_round(quick: bool) -> dict[str, list]:
                 record(workload, name, value)
             for (workload, name), value in beam.exit_signals(int(200 * scale)).items():
                 record(workload, name, value)
+            for (workload, name), value in beam.oneway(n_oneway).items():
+                record(workload, name, value)
+        for (workload, name), value in workshop(3 if quick else 5, beam.available()).items():
+            record(workload, name, value)
     finally:
         for c in contenders.values():
             c.close()
@@ -372,6 +378,9 @@ def _concurrency(contenders: dict, quick: bool, record) -> None:
     for n in (100, 1000, 10_000):
         record(f"procs/{n}", "floor", cc.processes("floor", n))
         record(f"procs/{n}", "pydist", cc.processes("pydist", n))
+    n = 20_000 if quick else 100_000
+    record(f"light/{n}", "floor", cc.processes("greenlet", n))
+    record(f"light/{n}", "pydist", cc.processes("light", n))
     record("idle", "pydist", cc.idle_cluster(8, 3.0 if quick else 10.0))
 
 
@@ -408,7 +417,7 @@ def _placed(key: str, title: str, unit: str, higher: bool, ratio: float) -> list
 WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor ratio or value
     *_placed("rpc", "rpc round trip, {where} (median µs; p99)", "µs", False, 1.3),
     *_placed("msg", "message round trip, {where} (median µs; p99)", "µs", False, 1.3),
-    *_placed("oneway", "one-way throughput, {where} (messages/s)", "msg/s", True, 1.0),
+    *_placed("oneway", "one-way throughput, {where} (messages/s)", "msg/s", True, 1.5),
     *_placed("bulk", "bulk 1 MiB messages, {where} (MiB/s)", "MiB/s", True, 1.0),
     ("conc/1", "1 caller, unpinned (calls/s; p99 µs)", "calls/s", True, None),
     ("conc/10", "10 concurrent callers, unpinned (calls/s; p99 µs)", "calls/s", True,
@@ -422,6 +431,10 @@ WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor 
     ("procs/100", "100 processes spawned, messaged, ended (s)", "s", False, None),
     ("procs/1000", "1k processes spawned, messaged, ended (s)", "s", False, None),
     ("procs/10000", "10k processes spawned, messaged, ended (s)", "s", False, ("value", 2.0)),
+    ("light/100000", "100k light processes spawned, messaged, ended (s; floor: bare "
+     "greenlets)", "s", False, ("value", 2.0)),
+    ("light/20000", "20k light processes spawned, messaged, ended (s; floor: bare greenlets)",
+     "s", False, None),
     ("idle", "idle 8-node cluster (CPU-seconds per 30 s)", "CPU-s", False, ("value", 0.1)),
     ("connect", "first connect, authentication included (ms)", "ms", False, ("value", 5.0)),
     ("peer", "peer.start until it answers (s)", "s", False, ("value", 0.3)),
@@ -431,6 +444,10 @@ WORKLOADS = [  # key, title, unit, higher is better, target on the pydist/floor 
      None),
     ("beam/msg", "message round trip with real Elixir nodes, unpinned (median µs)", "µs",
      False, None),
+    ("beam/oneway", "one-way throughput with real Elixir nodes, unpinned (messages/s)",
+     "msg/s", True, ("value", 250_000.0)),
+    ("workshop", "the stock central, 4 rooms × 25 customers × 20 asks (s; ratio: vs Elixir)",
+     "s", False, ("ratio", 2.0)),
     ("global/register", "global register + unregister, 3 nodes (median µs)", "µs", False,
      None),
     ("pg/join", "pg join + leave, 3 nodes (median µs)", "µs", False, None),
@@ -464,7 +481,8 @@ def _report(samples, rounds: int, quick: bool) -> str:
     for key, title, unit, higher, aim in WORKLOADS:
         kind, goal = aim or (None, None)
         erlang = ERLANG[key.split("/")[0]]
-        floor = samples.get((key, "floor"))
+        base = "Elixir" if key == "workshop" else "floor"     # what "vs floor" divides by
+        floor = samples.get((key, base))
         for (workload, name), values in samples.items():
             if workload != key:
                 continue
@@ -474,12 +492,12 @@ def _report(samples, rounds: int, quick: bool) -> str:
             spread = f"{_fmt(min(main))}–{_fmt(max(main))}"
             shown = _fmt(median) + (f" (p99 {_fmt(statistics.median(p99))})" if p99 else "")
             ratio = ""
-            if floor and name != "floor":
+            if floor and name != base:
                 fmain = [v[0] if isinstance(v, tuple) else v for v in floor]
                 ratios = [m / f for m, f in zip(main, fmain, strict=True)]
                 ratio = f"{statistics.median(ratios):.2f}×"
             target = holds = ""
-            if name == "pydist" and kind is not None:
+            if name.startswith("pydist") and kind is not None:
                 if kind == "ratio":
                     r = statistics.median([m / f for m, f in zip(main, fmain, strict=True)])
                     ok = r >= goal if higher else r <= goal
@@ -490,10 +508,10 @@ def _report(samples, rounds: int, quick: bool) -> str:
                         ok = ok and all(median < o for o in others)
                         target += ", below Pyro5/RPyC/pyzmq"
                 else:
-                    ok = median <= goal
-                    target = f"≤ {goal:g} {unit}"
+                    ok = median >= goal if higher else median <= goal
+                    target = f"{'≥' if higher else '≤'} {_fmt(goal)} {unit}"
                 holds = "yes" if ok else "**no**"
-                verdicts.append((title, ok))
+                verdicts.append((title + ("" if name == "pydist" else f", {name}"), ok))
             lines.append(f"| {title} | {name} | {shown} | {spread} | {ratio} | "
                          f"{erlang if name == 'pydist' else ''} | {target} | {holds} |")
     lines += ["", "Growth with the number of processes (N → 10N: time × 10^exponent; 1 is linear):"]

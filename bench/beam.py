@@ -8,6 +8,9 @@ median of one round trip, in µs, unpinned:
   node to the other; ``:rpc.call(py, :operator, :add, [1, 2])`` from Elixir into pydist;
 - msg: ``send`` + ``receive`` to the echo process, from pydist and from the other Elixir node.
 
+``oneway`` streams messages to a counting sink across the border both ways, beside
+Elixir to Elixir (messages/s).
+
 The Elixir side times itself with ``:timer.tc`` in a loop on its own node, so the call
 that starts the loop is not counted.
 
@@ -88,6 +91,68 @@ def round_trips(n: int) -> dict[tuple[str, str], float]:
             n=n, target=target)
         return out
     finally:
+        two.stop()
+        one.stop()
+
+
+FLOOD = """
+defmodule BenchFlood do
+  def run(to, n) do
+    msg = {:add, %{"name" => "nike", "qty" => 30}}
+    t = System.monotonic_time(:microsecond)
+    loop(to, msg, n)
+    send(to, {:done, self()})
+    receive do c when is_integer(c) -> n / (System.monotonic_time(:microsecond) - t) * 1.0e6 end
+  end
+  defp loop(_, _, 0), do: :ok
+  defp loop(to, msg, n), do: (send(to, msg); loop(to, msg, n - 1))
+  def sink(c) do
+    receive do
+      {:done, from} -> send(from, c); sink(0)
+      _ -> sink(c + 1)
+    end
+  end
+end
+Process.register(spawn(fn -> BenchFlood.sink(0) end), :sink)
+"""
+
+
+def _py_sink():
+    count = 0
+    while True:
+        msg = receive()
+        if msg[0] == "done":
+            send(msg[1], count)
+            count = 0
+        else:
+            count += 1
+
+
+def oneway(n: int) -> dict[tuple[str, str], float]:
+    """{("beam/oneway", contender): messages/s}: ``n`` messages of the one-way workload's
+    shape, ``{:add, %{"name" => "nike", "qty" => 30}}``, streamed to a counting sink
+    (compiled Elixir on the BEAM side), timed until the sink's count comes back."""
+    one = peer.start(f"benchex8x{id(n) % 10000}", elixir=True)
+    two = peer.start(f"benchex9x{id(n) % 10000}", elixir=True)
+    sink = spawn(_py_sink)
+    Process.register(sink, "bench_sink")
+    try:
+        for p in (one, two):
+            _ex(p.node, FLOOD)
+        msg = (Atom("add"), {"name": "nike", "qty": 30})
+        start = time.perf_counter()
+        for _ in range(n):
+            send(("sink", one.node), msg)
+        send(("sink", one.node), (Atom("done"), self_pid()))
+        assert receive(timeout=60) == n
+        out = {("beam/oneway", "pydist → Elixir"): n / (time.perf_counter() - start)}
+        out[("beam/oneway", "Elixir → pydist")] = _ex(
+            two.node, "BenchFlood.run({:bench_sink, py}, n)", n=n, py=Atom(Node.self()))
+        out[("beam/oneway", "Elixir → Elixir")] = _ex(
+            two.node, "BenchFlood.run({:sink, target}, n)", n=n, target=Atom(one.node))
+        return out
+    finally:
+        Process.exit(sink, "kill")
         two.stop()
         one.stop()
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from queue import SimpleQueue
 
@@ -162,6 +163,53 @@ def processes_pydist(n: int) -> float:
     return time.perf_counter() - start
 
 
+def processes_light(n: int) -> float:
+    """``processes_pydist`` with light processes (``spawn(..., light=True)``), the one
+    that spawns them light too, as an Erlang program's would be."""
+    main = self_pid()
+
+    def parent():
+        me = self_pid()
+
+        def worker():
+            send(me, receive(timeout=60))
+        start = time.perf_counter()
+        pids = [spawn(worker, light=True) for _ in range(n)]
+        for i, pid in enumerate(pids):
+            send(pid, i)
+        for _ in pids:
+            receive(timeout=60)
+        send(main, (start, pids))
+    spawn(parent, light=True)
+    start, pids = receive(timeout=90)
+    deadline = time.monotonic() + 60
+    while any(_table.procs.get(pid.num) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return time.perf_counter() - start
+
+
+def processes_greenlet(n: int) -> float:
+    """The floor of light processes: bare greenlets with a deque each, one run queue."""
+    import greenlet
+    ready, replies, main = deque(), [], greenlet.getcurrent()
+
+    def worker(box):
+        while not box:
+            main.switch()
+        replies.append(box.popleft())
+    start = time.perf_counter()
+    workers = [(greenlet.greenlet(worker), deque()) for _ in range(n)]
+    for g, box in workers:
+        g.switch(box)                         # runs until it waits for its message
+    for i, (g, box) in enumerate(workers):
+        box.append(i)
+        ready.append(g)
+    while ready:
+        ready.popleft().switch()
+    assert len(replies) == n
+    return time.perf_counter() - start
+
+
 def processes_floor(n: int) -> float:
     """The same with bare threads: a SimpleQueue each for the message, one for replies."""
     replies: SimpleQueue = SimpleQueue()
@@ -222,7 +270,8 @@ def median_of(fun, *args, times: int = 3) -> float:
 
 if __name__ == "__main__":
     kind, count = sys.argv[1], int(sys.argv[2])
-    print({"pydist": processes_pydist, "floor": processes_floor}[kind](count))
+    print({"pydist": processes_pydist, "floor": processes_floor, "light": processes_light,
+           "greenlet": processes_greenlet}[kind](count))
 
 
 __all__ = ["concurrent_floor", "concurrent_pydist", "pairs", "overlap", "mailbox",

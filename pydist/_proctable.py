@@ -14,9 +14,10 @@ import itertools
 import threading
 import time
 
-from . import _names, _pids
+from . import _light, _names, _pids
 from ._console import console
 from ._errors import ProcessExit, PydistError
+from ._light import LightProc
 from ._mailbox import Proc
 from ._pids import Pid, Ref
 
@@ -76,10 +77,13 @@ class _Table:
                 self.node_indexes[node] = index
             return index
 
-    def new_proc(self, group_leader: Pid | None, spawned: bool, system: bool = False) -> Proc:
+    def new_proc(self, group_leader: Pid | None, spawned: bool, system: bool = False,
+                 light: tuple | None = None) -> Proc:
+        """A new process in the table; ``light``: (run, fun, args) of a light one."""
         num = next(self.system_counter) if system else FIRST_PID
-        proc = Proc(Pid(None, num if num < FIRST_PID else next(self.counter)),
-                    group_leader, spawned)
+        pid = Pid(None, num if num < FIRST_PID else next(self.counter))
+        proc = (Proc(pid, group_leader, spawned) if light is None
+                else LightProc(pid, group_leader, light))
         with self.lock:
             self.procs[proc.pid.num] = proc
         return proc
@@ -164,6 +168,7 @@ class _Table:
 
 _table = _Table()
 _pids._table = _table
+_light.scheduler.local = _table.local          # self() in a light process: set as it runs
 console.remote_leader = lambda: _remote_writer()
 console.settle = console.settle_local = lambda: _table.quiet(1.0)
 console.wake = lambda: _wake_main()

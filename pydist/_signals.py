@@ -111,14 +111,14 @@ def exit(pid: Pid, reason) -> bool:
     return True
 
 
-def spawn_link(fun: Callable, *args) -> Pid:
+def spawn_link(fun: Callable, *args, light: bool = False) -> Pid:
     """Elixir: ``spawn_link(fn -> ... end)``: spawn and link in one step, so the new
-    process cannot end before the link is made."""
+    process cannot end before the link is made. ``light``: as for ``spawn``."""
     if not callable(fun):
         raise TypeError(f"spawn_link takes a function and its arguments; {fun!r} is not "
                         f"callable")
     parent = me()
-    proc = new_process(fun, args, parent.group_leader)
+    proc = new_process(fun, args, parent.group_leader, light=light)
     proc.links.add(parent.pid)
     parent.links.add(proc.pid)
     start_process(proc)

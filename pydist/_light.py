@@ -1,0 +1,133 @@
+"""Light processes: ``spawn(fun, light=True)``, many on one thread, as the BEAM runs them.
+
+Elixir's twin is every process: the BEAM runs them on one scheduler per core, hundreds
+of thousands at once, and switches between them at ``receive`` and after a budget of
+reductions, so a busy loop never holds the others up. A pydist process is a thread by
+default (``_process``): preempted like an Erlang process, but tens of thousands of
+threads are slow to start and to schedule. A light process is a greenlet on this
+node's one scheduler thread: it starts in microseconds, and a hundred thousand fit,
+but it gives the scheduler back only where pydist waits for it (``receive``,
+``Process.sleep``, ``rpc.call``, ``GenServer.call``) or when it ends. A light process
+that computes for a second, or calls ``time.sleep``, stops every other light process
+for that second (notebook 04 shows it). That is the choice: threads stay the default.
+
+A light process is a ``Proc`` whose ``sleep`` switches to the scheduler and whose
+``signal`` puts it back in the run queue; everything else (mailbox, links, monitors,
+names, exit signals) is the same code as for a thread. An exit signal cannot be
+raised inside a greenlet from outside (it shares its thread with the others): it
+lands when the process next waits or sends.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+
+import greenlet
+
+from ._channel import flush_waiting
+from ._mailbox import Proc
+
+__all__ = ["LightProc", "scheduler"]
+
+
+class LightProc(Proc):
+    """A process that runs as a greenlet of the node's scheduler (see the module)."""
+
+    __slots__ = ("start", "glet", "scheduled", "naps")
+
+    def __init__(self, pid, group_leader, start: tuple):
+        self.pid, self.name, self.mailbox, self.idle = pid, None, deque(), False
+        self.alive, self.thread, self.watchers, self.links = True, None, {}, set()
+        self.trap_exit, self.exit_reason, self.aliases = False, None, set()
+        self.group_leader, self.replies, self.spawned = group_leader, {}, True
+        self.guard, self.exiting, self.woken = None, False, None
+        self.start = start                 # (run, fun, args) until it first runs
+        self.glet = None
+        self.scheduled = False             # in the run queue now
+        self.naps = 0                      # which sleep a timer was armed for
+
+    def signal(self) -> None:
+        _scheduler.ready(self)
+
+    def sleep(self, remaining: float) -> None:
+        flush_waiting()
+        self.naps += 1
+        if remaining >= 0:
+            _scheduler.arm(remaining, self)
+        _scheduler.main.switch()           # back here when signalled or timed out
+
+
+class _Scheduler:
+    """One thread that runs the ready light processes in turn, oldest first."""
+
+    def __init__(self):
+        self.ready_queue: deque[LightProc] = deque()
+        self.timers: list = []             # (when, seq, proc, nap), touched by its thread only
+        self.seq = itertools.count()
+        self.woken = threading.Lock()      # held while it sleeps with nothing to do
+        self.woken.acquire()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.ident = None
+        self.main = None                   # its own greenlet, where processes switch back
+        self.local = threading.local()     # the process table's (set by _proctable)
+
+    def ready(self, proc: LightProc) -> None:
+        if proc.scheduled:
+            return
+        proc.scheduled = True
+        self.ready_queue.append(proc)
+        if threading.get_ident() != self.ident:
+            try:
+                self.woken.release()
+            except RuntimeError:           # awake already
+                pass
+
+    def start(self, proc: LightProc) -> None:
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._loop, daemon=True,
+                                                   name="pydist-light-scheduler")
+                    self.thread.start()
+        self.ready(proc)
+
+    def arm(self, seconds: float, proc: LightProc) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + seconds, next(self.seq), proc,
+                                     proc.naps))
+
+    def _loop(self) -> None:
+        self.ident, self.main = threading.get_ident(), greenlet.getcurrent()
+        local, queue, timers = self.local, self.ready_queue, self.timers
+        while True:
+            while queue:
+                proc = queue.popleft()
+                proc.scheduled = False
+                glet = proc.glet
+                if glet is None:
+                    if proc.start is None:
+                        continue
+                    run, *start = proc.start
+                    proc.start = None
+                    glet = proc.glet = greenlet.greenlet(run, self.main)
+                    local.proc = proc
+                    glet.switch(proc, *start)
+                elif not glet.dead:
+                    local.proc = proc
+                    glet.switch()
+            local.proc = None
+            now = time.monotonic()
+            while timers and timers[0][0] <= now:
+                _, _, proc, nap = heapq.heappop(timers)
+                if nap == proc.naps and proc.glet is not None and not proc.glet.dead:
+                    self.ready(proc)
+            if not queue:
+                self.woken.acquire(True, timers[0][0] - now if timers else -1)
+
+
+_scheduler = _Scheduler()
+scheduler = _scheduler
