@@ -54,7 +54,8 @@ class LightProc(Proc):
         _scheduler.ready(self)
 
     def sleep(self, remaining: float) -> None:
-        flush_waiting()
+        # What it sent is written when the scheduler has nothing left to run (_loop):
+        # the light processes of a node stream together, as a BEAM node's port does.
         self.naps += 1
         if remaining >= 0:
             _scheduler.arm(remaining, self)
@@ -81,10 +82,10 @@ class _Scheduler:
             return
         proc.scheduled = True
         self.ready_queue.append(proc)
-        if threading.get_ident() != self.ident:
+        if threading.get_ident() != self.ident and self.woken.locked():
             try:
                 self.woken.release()
-            except RuntimeError:           # awake already
+            except RuntimeError:           # woken meanwhile
                 pass
 
     def start(self, proc: LightProc) -> None:
@@ -120,6 +121,7 @@ class _Scheduler:
                     local.proc = proc
                     glet.switch()
             local.proc = None
+            flush_waiting()                # all ran: write what they sent, at once
             now = time.monotonic()
             while timers and timers[0][0] <= now:
                 _, _, proc, nap = heapq.heappop(timers)

@@ -214,18 +214,24 @@ def alias_send(alias, msg) -> None:
 
 
 def _item(op: int, where, msg) -> tuple:
-    """The wire item for ``send``. The idiom ``(self(), request)`` travels with the pid
-    as two plain values (see _transport): pickling a Pid costs a class lookup at
-    each end, as much as the rest of a small message."""
-    if type(msg) is tuple and len(msg) == 2 and type(msg[0]) is Pid:
+    """The wire item for ``send``. The idioms ``(self(), request)`` and ``(self(), a,
+    b...)`` travel with the pid as two plain values (see _transport): pickling a Pid
+    costs a class lookup at each end, as much as the rest of a small message."""
+    if type(msg) is tuple and len(msg) >= 2 and type(msg[0]) is Pid:
         pid = msg[0]
-        return (op, where, msg[1], pid._node or _table.name, pid.num)
+        if len(msg) == 2:
+            return (op, where, msg[1], pid._node or _table.name, pid.num)
+        return (op, where, msg[1:], pid._node or _table.name, pid.num, True)
     return (op, where, msg)
 
 
 def item_message(item: tuple):
     """The message of a SEND or REG_SEND item: ``_item``'s inverse."""
-    return item[2] if len(item) == 3 else (Pid(item[3], item[4]), item[2])
+    if len(item) == 3:
+        return item[2]
+    if len(item) == 5:
+        return (Pid(item[3], item[4]), item[2])
+    return (Pid(item[3], item[4]), *item[2])
 
 
 @contextlib.contextmanager
