@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 from queue import SimpleQueue
 
-from pydist import peer, receive, rpc, send, spawn
+from pydist import Process, peer, receive, rpc, send, spawn
 from pydist import self as self_pid
 from pydist._process import _table
 
@@ -165,7 +165,8 @@ def processes_pydist(n: int) -> float:
 
 def processes_light(n: int) -> float:
     """``processes_pydist`` with light processes (``spawn(..., light=True)``), the one
-    that spawns them light too, as an Erlang program's would be."""
+    that spawns them light too, as an Erlang program's would be. It lets them all
+    start and wait in receive before it messages them, as threads do."""
     main = self_pid()
 
     def parent():
@@ -175,6 +176,7 @@ def processes_light(n: int) -> float:
             send(me, receive(timeout=60))
         start = time.perf_counter()
         pids = [spawn(worker, light=True) for _ in range(n)]
+        Process.sleep(0.001)              # every worker starts and waits in receive
         for i, pid in enumerate(pids):
             send(pid, i)
         for _ in pids:

@@ -30,6 +30,7 @@ from ._transport import (
 __all__ = ["Channel", "flush_waiting"]
 
 _BEAM_FRAME = struct.Struct("!I")    # OTP's {packet, 4}: unsigned, up to 4 GiB - 1
+STREAM_ITEM = 64 * 1024              # larger items are written at once, never queued
 
 # The channel each thread wrote to last since it last waited (see Channel.send).
 _streak = threading.local()
@@ -92,24 +93,24 @@ class Channel:
     def send(self, parts: tuple[bytes, bytes]) -> None:
         """Write one item now, or queue it (see the class)."""
         streak = _streak.__dict__
-        if streak.get("last") is self:       # streaming: queue it
-            pending = self._pending
+        pending = self._pending
+        if streak.get("last") is self and len(parts[1]) < STREAM_ITEM:   # streaming
             pending.append(parts)
             if len(pending) >= BATCH_ITEMS:
-                self._flush()
+                self._flush(wait=True)
             elif not self._kicked:
                 self._kick()
             return
         streak["last"] = self
-        if not self._pending and self._write.acquire(False):
+        if not pending and self._write.acquire(False):
             try:                             # the common case: one call, no queue
                 self._write_frame(parts, len(parts[0]) + len(parts[1]))
             finally:
                 self._write.release()
         else:
-            self._pending.append(parts)
-        if self._pending:                    # what others queued meanwhile (or ours)
-            self._flush()
+            pending.append(parts)
+        if pending:                          # what others queued meanwhile (or ours)
+            self._flush(wait=len(pending) >= BATCH_ITEMS)
 
     def tick(self) -> None:
         """A heartbeat: an empty frame. Never blocks the heartbeat thread: skipped when
@@ -157,15 +158,22 @@ class Channel:
                 self._writer.start()
             self._wake.notify()
 
-    def _flush(self) -> None:
+    def _flush(self, wait: bool = False) -> None:
         # Whoever holds the lock writes everything queued; one that finds the lock
         # taken leaves its item for the holder, which checks again after release.
-        while self._pending and self._write.acquire(False):
+        # With a batch queued already (``wait``), a sender waits for the lock instead,
+        # as a write waits for a full socket: the queue never outgrows the reader.
+        while self._pending and not self.broken:
+            if not self._write.acquire(wait, 1.0 if wait else -1):
+                if wait:
+                    continue                 # a write blocked on a full socket: wait on
+                return
             try:
                 while self._pending:
                     self._drain()
             finally:
                 self._write.release()
+            wait = False
 
     def _writer_loop(self) -> None:
         while not self.broken:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import threading
 import time
 from collections import deque
@@ -62,6 +63,19 @@ class LightProc(Proc):
         _scheduler.main.switch()           # back here when signalled or timed out
 
 
+IDLE_KEPT = 1000             # greenlets kept for reuse after their process ended
+_ENDED = object()            # what a greenlet says when its process has ended
+
+
+def _greenlet_body(job: tuple) -> None:
+    """What a greenlet runs: a process, then, when the scheduler reuses it, the next."""
+    main = _scheduler.main
+    while True:
+        proc, run, fun, args = job
+        run(proc, fun, args)
+        job = main.switch(_ENDED)
+
+
 class _Scheduler:
     """One thread that runs the ready light processes in turn, oldest first."""
 
@@ -75,6 +89,7 @@ class _Scheduler:
         self.thread: threading.Thread | None = None
         self.ident = None
         self.main = None                   # its own greenlet, where processes switch back
+        self.idle: list = []               # greenlets whose process ended, to reuse
         self.local = threading.local()     # the process table's (set by _proctable)
 
     def ready(self, proc: LightProc) -> None:
@@ -101,6 +116,28 @@ class _Scheduler:
         heapq.heappush(self.timers, (time.monotonic() + seconds, next(self.seq), proc,
                                      proc.naps))
 
+    def _run(self, proc: LightProc, local) -> None:
+        """Run ``proc`` until it waits or ends (start it, the first time)."""
+        glet = proc.glet
+        local.proc = proc
+        if glet is None:
+            if proc.start is None:
+                return
+            job, proc.start = (proc, *proc.start), None
+            # A process that ended leaves its greenlet to the next one: starting a
+            # greenlet costs ten times more than switching to one.
+            glet = proc.glet = self.idle.pop() if self.idle else greenlet.greenlet(
+                _greenlet_body, self.main)
+            ended = glet.switch(job)
+        elif glet is not _ENDED and not glet.dead:
+            ended = glet.switch()
+        else:
+            return
+        if ended is _ENDED:
+            proc.glet = _ENDED                 # never resumed for it again
+            if len(self.idle) < IDLE_KEPT:
+                self.idle.append(glet)
+
     def _loop(self) -> None:
         self.ident, self.main = threading.get_ident(), greenlet.getcurrent()
         local, queue, timers = self.local, self.ready_queue, self.timers
@@ -108,24 +145,17 @@ class _Scheduler:
             while queue:
                 proc = queue.popleft()
                 proc.scheduled = False
-                glet = proc.glet
-                if glet is None:
-                    if proc.start is None:
-                        continue
-                    run, *start = proc.start
-                    proc.start = None
-                    glet = proc.glet = greenlet.greenlet(run, self.main)
-                    local.proc = proc
-                    glet.switch(proc, *start)
-                elif not glet.dead:
-                    local.proc = proc
-                    glet.switch()
+                try:
+                    self._run(proc, local)
+                except Exception as exc:   # a bug here must not stop every light process
+                    print(f"pydist: internal error running {proc.pid!r}: {exc!r}",
+                          file=sys.stderr)
             local.proc = None
             flush_waiting()                # all ran: write what they sent, at once
             now = time.monotonic()
             while timers and timers[0][0] <= now:
                 _, _, proc, nap = heapq.heappop(timers)
-                if nap == proc.naps and proc.glet is not None and not proc.glet.dead:
+                if nap == proc.naps and proc.glet is not None and proc.glet is not _ENDED:
                     self.ready(proc)
             if not queue:
                 self.woken.acquire(True, timers[0][0] - now if timers else -1)

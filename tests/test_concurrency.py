@@ -160,6 +160,32 @@ def test_a_streamed_message_does_not_wait_for_its_sender_to_wait(node):
         Process.exit(sleeper, "kill")
 
 
+def test_a_stream_to_a_node_that_does_not_read_waits_instead_of_queueing(node):
+    # The receiving node is stopped (SIGSTOP): the socket fills, and the sender then
+    # waits for it, as a write does; the queue stays about one batch long.
+    import signal
+
+    from pydist._channel import BATCH_ITEMS
+    from pydist._process import _table
+    with peer.start("ccstopped") as b:
+        collector = rpc.call(b.node, _collect, [30_000, self()])
+        channel = _table.dist.peers[b.node].channel
+        os.kill(b.os_pid, signal.SIGSTOP)
+        try:
+            blob = "x" * 1000                  # three senders: one blocks in the write,
+            senders = [spawn(lambda: [send(collector, blob) for _ in range(10_000)])
+                       for _ in range(3)]      # the others find the connection taken
+            longest, deadline = 0, time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                longest = max(longest, len(channel._pending))
+                time.sleep(0.005)
+            assert any(Process.info(p) for p in senders), "30 MB went into a stopped node"
+        finally:
+            os.kill(b.os_pid, signal.SIGCONT)
+        assert len(receive(timeout=30)) == 30_000
+        assert longest <= 4 * BATCH_ITEMS, f"{longest} items queued for a stopped node"
+
+
 def _threads_named(prefix: str) -> int:
     return sum(t.name.startswith(prefix) for t in threading.enumerate())
 

@@ -89,15 +89,23 @@ def test_a_link_to_a_light_process_carries_its_exit():
         Process.flag("trap_exit", False)
 
 
-def test_many_light_processes_start_answer_and_end():
+@pytest.mark.parametrize("wait_first", [False, True])
+def test_many_light_processes_start_answer_and_end(wait_first):
+    # Messaged before they first run (each ends at once, and the next reuses its
+    # greenlet), or after they all wait: each answers as itself, and all end.
     me, n = self(), 5000
 
     def worker():
-        send(me, receive(timeout=30) * 2)
+        send(me, (self(), receive(timeout=30) * 2))
     pids = [spawn(worker, light=True) for _ in range(n)]
+    if wait_first:
+        deadline = time.monotonic() + 10
+        while not all(_table.lookup(p).idle for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
     for i, pid in enumerate(pids):
         send(pid, i)
-    assert sorted(receive(timeout=30) for _ in pids) == [2 * i for i in range(n)]
+    answers = dict(receive(timeout=30) for _ in pids)
+    assert answers == {pid: 2 * i for i, pid in enumerate(pids)}
     deadline = time.monotonic() + 10
     while any(_table.lookup(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
