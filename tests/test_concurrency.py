@@ -237,10 +237,15 @@ def test_idle_nodes_sleep(node):
         for p in peers:                          # a full mesh of five nodes
             assert Node.ping(p.node) == "pong"
         time.sleep(0.5)
-        before = [cpu_seconds(p.os_pid) for p in peers]
-        time.sleep(4)
-        used = sum(cpu_seconds(p.os_pid) - b for p, b in zip(peers, before, strict=True))
-        # A 20 ms timer loop alone cost 4 nodes about 0.08 s in 4 s.
+
+        def used_in(seconds):
+            before = [cpu_seconds(p.os_pid) for p in peers]
+            time.sleep(seconds)
+            return sum(cpu_seconds(p.os_pid) - b for p, b in zip(peers, before, strict=True))
+        # The quieter of two 2 s windows, twice (a moment of load elsewhere on the machine
+        # costs the peers' wake-ups more): about 0.03 here. A 20 ms timer loop alone cost
+        # 4 nodes about 0.08 s in 4 s.
+        used = 2 * min(used_in(2), used_in(2))
         assert used < 0.05, f"4 idle nodes used {used:.2f} CPU-seconds in 4 s"
     finally:
         for p in peers:
