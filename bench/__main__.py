@@ -328,6 +328,8 @@ def one_round(quick: bool) -> dict[str, list]:
 
     def record(workload, name, value):
         samples.setdefault(f"{workload}|{name}", []).append(value)
+        print(f"  {time.strftime('%H:%M:%S')} {workload} {name}: {value}", file=sys.stderr,
+              flush=True)                      # progress, and where a round stopped
 
     try:
         for where, client, servers in PLACES:           # the last one: unpinned
@@ -381,6 +383,7 @@ def _concurrency(contenders: dict, quick: bool, record) -> None:
     n = 20_000 if quick else 100_000
     record(f"light/{n}", "floor", cc.processes("greenlet", n))
     record(f"light/{n}", "pydist", cc.processes("light", n))
+    record(f"light/{n}", "pydist, each waiting first", cc.processes("light-waiting", n))
     record("idle", "pydist", cc.idle_cluster(8, 3.0 if quick else 10.0))
 
 

@@ -166,10 +166,12 @@ def processes_pydist(n: int) -> float:
     return time.perf_counter() - start
 
 
-def processes_light(n: int) -> float:
+def processes_light(n: int, wait_first: bool = False) -> float:
     """``processes_pydist`` with light processes (``spawn(..., light=True)``), the one
-    that spawns them light too, as an Erlang program's would be. It lets them all
-    start and wait in receive before it messages them, as threads do."""
+    that spawns them light too, as an Erlang program's would be. As written, each is
+    messaged before it first runs (so it never waits, and the next one reuses its
+    greenlet); ``wait_first`` lets them all start and wait in receive first, as the
+    threads of ``processes_pydist`` do."""
     main = self_pid()
 
     def parent():
@@ -179,7 +181,8 @@ def processes_light(n: int) -> float:
             send(me, receive(timeout=60))
         start = time.perf_counter()
         pids = [spawn(worker, light=True) for _ in range(n)]
-        Process.sleep(0.001)              # every worker starts and waits in receive
+        if wait_first:
+            Process.sleep(0.001)          # every worker starts and waits in receive
         for i, pid in enumerate(pids):
             send(pid, i)
         for _ in pids:
@@ -276,6 +279,7 @@ def median_of(fun, *args, times: int = 3) -> float:
 if __name__ == "__main__":
     kind, count = sys.argv[1], int(sys.argv[2])
     print({"pydist": processes_pydist, "floor": processes_floor, "light": processes_light,
+           "light-waiting": lambda n: processes_light(n, wait_first=True),
            "greenlet": processes_greenlet}[kind](count))
 
 

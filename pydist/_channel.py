@@ -36,12 +36,17 @@ STREAM_ITEM = 64 * 1024              # larger items are written at once, never q
 _streak = threading.local()
 
 
-def flush_waiting() -> None:
+def flush_waiting(guard=None) -> None:
     """The calling thread is about to wait (receive, a reply, Process.sleep, the pool):
-    write what it left queued now, and its next send is a first again."""
+    write what it left queued now, and its next send is a first again. ``guard``: a
+    spawned process's (see _process.shielded), held while it writes."""
     channel = _streak.__dict__.pop("last", None)
     if channel is not None and channel._pending:
-        channel._flush()
+        if guard is None:
+            channel._flush()
+        else:
+            with guard:
+                channel._flush()
 
 
 class Channel:

@@ -56,11 +56,17 @@ class _Peer:
             item = (item[0], item[1].num, *item[2:])
         return wire.encode_parts(item)
 
-    def send(self, item: tuple) -> None:
+    def send(self, item: tuple, shield: bool = True) -> None:
+        """Encode and write ``item``; ``shield=False`` for a caller that holds its
+        process's guard already (``send``), so a stop cannot land half-way."""
         data = self.encode(item)
-        if data is not None:
+        if data is None:
+            return
+        if shield:
             with shielded():
                 self.channel.send(data)
+        else:
+            self.channel.send(data)
 
 
 class Dist(Connecting, Reading, Requesting):
@@ -255,14 +261,16 @@ class Dist(Connecting, Reading, Requesting):
                     peer.channel.tick()
 
     # ------------------------------------------------------------ sending
-    def send_item(self, node: str, item: tuple) -> bool:
-        if node not in self.peers:            # a TypeError reaches the sender, unconnected
-            wire.encode_parts(item)
-        peer = self.peers.get(node) or self.connect(node)
+    def send_item(self, node: str, item: tuple, shield: bool = True) -> bool:
+        """``item`` to ``node``, connecting first if need be. ``shield``: see _Peer.send."""
+        peer = self.peers.get(node)
         if peer is None:
-            return False
+            wire.encode_parts(item)           # a TypeError reaches the sender, unconnected
+            peer = self.connect(node)
+            if peer is None:
+                return False
         self.touched.add(node)
-        peer.send(item)
+        peer.send(item, shield)
         return True
 
     def send_io(self, leader: Pid, stream: int, text: str) -> None:

@@ -67,13 +67,18 @@ IDLE_KEPT = 1000             # greenlets kept for reuse after their process ende
 _ENDED = object()            # what a greenlet says when its process has ended
 
 
-def _greenlet_body(job: tuple) -> None:
-    """What a greenlet runs: a process, then, when the scheduler reuses it, the next."""
-    main = _scheduler.main
+def _greenlet_body(job: tuple):
+    """What a greenlet runs: a process, then, when the scheduler reuses it, the next.
+    Past IDLE_KEPT idle ones it ends instead (a greenlet dropped while suspended would
+    be switched into once more, to unwind it)."""
+    scheduler = _scheduler
     while True:
         proc, run, fun, args = job
         run(proc, fun, args)
-        job = main.switch(_ENDED)
+        if len(scheduler.idle) >= IDLE_KEPT:
+            return _ENDED
+        scheduler.idle.append(greenlet.getcurrent())
+        job = scheduler.main.switch(_ENDED)
 
 
 class _Scheduler:
@@ -135,8 +140,6 @@ class _Scheduler:
             return
         if ended is _ENDED:
             proc.glet = _ENDED                 # never resumed for it again
-            if len(self.idle) < IDLE_KEPT:
-                self.idle.append(glet)
 
     def _loop(self) -> None:
         self.ident, self.main = threading.get_ident(), greenlet.getcurrent()

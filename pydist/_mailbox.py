@@ -108,11 +108,7 @@ class Proc:
     def sleep(self, remaining: float) -> None:
         """Until something new arrives, or ``remaining`` seconds pass (-1: no limit).
         What this thread left queued for a connection is written first (_channel)."""
-        if self.guard is None:
-            flush_waiting()
-        else:
-            with self.guard:                   # a stop never lands mid-write
-                flush_waiting()
+        flush_waiting(self.guard)
         self.woken.acquire(True, remaining)
 
 

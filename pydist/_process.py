@@ -186,7 +186,7 @@ def _send(dest, msg) -> None:
         elif _table.dist is not None:
             # A BEAM node's pid (_etf.ErlPid) travels whole: its serial and creation count.
             where = dest.num if type(dest) is Pid else dest
-            _table.dist.send_item(dest._node, _item(SEND, where, msg))
+            _table.dist.send_item(dest._node, _item(SEND, where, msg), False)
     elif isinstance(dest, str):
         _local_name(dest, msg).deliver(msg)
     elif (isinstance(dest, tuple) and len(dest) == 2 and isinstance(dest[0], str)
@@ -199,7 +199,7 @@ def _send(dest, msg) -> None:
         if node == _table.name:
             _local_name(name, msg).deliver(msg)
         elif _table.dist is not None:
-            _table.dist.send_item(node, _item(REG_SEND, name, msg))
+            _table.dist.send_item(node, _item(REG_SEND, name, msg), False)
     else:
         raise TypeError(f"send: cannot send to {dest!r}; send to a pid, a registered name "
                         f"like 'product_stock', or ('name', 'node@host')")
