@@ -500,7 +500,7 @@ def _report(samples, rounds: int, quick: bool) -> str:
                 ratios = [m / f for m, f in zip(main, fmain, strict=True)]
                 ratio = f"{statistics.median(ratios):.2f}×"
             target = holds = ""
-            if name.startswith("pydist") and kind is not None:
+            if "pydist" in name and kind is not None:
                 if kind == "ratio":
                     r = statistics.median([m / f for m, f in zip(main, fmain, strict=True)])
                     ok = r >= goal if higher else r <= goal
@@ -539,69 +539,103 @@ Every connection has one reader thread that only delivers (`pydist/_reader.py`):
 messages to mailboxes, replies to callers, calls to the node's call pool. A process
 waiting in `receive` or `rpc.call` sleeps on its own lock until the reader wakes it.
 This is what makes many conversations at once correct: a 2 s call never holds up a
-quick one (the slowest quick call during it: the "overlap" row, about 1 ms), nor
-the heartbeats, and 100 concurrent callers get more calls through than the floor,
-whose one-thread-per-connection server serialises nothing but also shares nothing.
+quick one (the slowest quick call during it: the "overlap" row, a few ms), nor the
+heartbeats, and 100 concurrent callers get more calls through than the floor, whose
+one-thread-per-connection server serialises nothing but also shares nothing.
 
 The price is thread hand-offs. A round trip of the floor wakes two threads; an rpc
 call here wakes four (the server's reader, a pool thread, the client's reader, the
-caller) and a message round trip three or four. On this machine a hand-off between
-two threads of one process costs 10-15 µs on one core and more across cores, so
-round trips are about 1.9× the floor on one core, 1.3× on two and about 1.5×
-unpinned: the 1.3× target is missed on one core and unpinned. The earlier design
-met it by letting a waiting process read its connection itself for a 5 ms window
-after each reply; that window made bystanders wait up to 5 ms (a flat 5 ms per
-request/reply pair between many processes), let a long call starve the heartbeats
-and needed tokens and sleepers to explain. Correctness first: that design is gone.
-pydist still beats Pyro5 and RPyC everywhere, and is level with pyzmq (faster on one
-core, slower across cores).
+caller) and a message round trip three or four. A hand-off between two threads of
+one process costs 10-15 µs on one core and more across cores, so round trips are
+about 2× the floor on one core and 1.1-1.6× across cores: the 1.3× target holds for a
+message round trip on two cores and is missed elsewhere. (Run against the previous
+commit on the same machine the same day, one core, the message round trip is the
+same within noise: 69-71 µs before, 67-74 µs after this change.) The earlier design
+met the target by letting a waiting process read its connection itself for a 5 ms
+window; that made bystanders wait up to 5 ms and let a long call starve the
+heartbeats. Correctness first: that design is gone. pydist beats Pyro5 and RPyC
+everywhere and is near pyzmq.
 
-One-way throughput is at the floor on one core and about 0.65× across cores: each
-send is one write, as the floor's, but a pydist send does more Python work
-(the pickle check for code, the pid idiom, the connection lookup). The earlier 2×
-came from a writer thread that slept 50 µs to let a stream fill a frame: a fixed wait
-on every streamed message, also gone. The reader still delivers every message it has
-read ahead for a process at once (one wake-up for many), with no timer.
+### One-way: batching without a clock
+A process that sends again before it waits is streaming: from its second message on,
+its messages join the connection's queue and leave in batches of up to 500 in one
+writev, written by the sender itself when 500 are queued or when it next waits
+(`receive`, a call, `Process.sleep`), or by the connection's writer thread, woken once
+per batch, whichever comes first (`pydist/_channel.py`). No clock decides; a
+process's first send after a wait is written at once, so a request and its reply pay
+nothing for it. One-way throughput went from 0.62-0.84× the floor to 1.6-1.8×. A
+sender that finds a batch queued already waits for the connection, as a write waits
+for a full socket, so a node that stops reading never makes the queue grow.
+
+### Across the border
+To and from a BEAM node, a message is Erlang's term format, written and read in
+Python. The common terms (atoms, integers, floats, binaries, tuples, lists, maps,
+pids) take a fast path (`pydist/_etf_fast.py`): about 2 µs each way for the one-way
+message, against 3.6 µs to write and 9 µs to read before; anything unusual falls back
+to the careful codec, so both accept and refuse the same bytes. A send's control
+message is kept per destination, and a received frame whose control message has the
+bytes of the last one reuses it. Python → Elixir went from 54k to about 150k
+messages/s and Elixir → Python from 31k to about 150k (same machine, same workload,
+before and after). 250k is missed: compiled Elixir sends 570k/s, and what is left on
+the Python side, about 6 µs a message, is interpreter work on one thread (the send
+call chain and the term codec going out; the reader's framing, decoding and
+delivery coming in).
+
+### The workshop
+The stock central with 4 rooms, 25 customers each and 20 asks per customer (2,000
+round trips, 100 at a time, across two nodes) takes compiled Elixir about 17 ms.
+pydist with threads takes about 130 ms (7.7×): every answer wakes its customer's
+thread. With light processes on both nodes it takes about 35 ms (2.0×; 1.8× in a
+separate run): a node's light processes run in turn on one thread and what they
+send leaves together when the scheduler has run all of them. The same workload on
+one node, light processes only, takes 13 ms, below Elixir's across two: the process
+model is not the cost. Across two nodes the client node spends about 15 µs of CPU
+per ask (from /proc): pickling each way, and the hand-offs between its reader
+thread and its scheduler thread (a futex wake and a GIL transfer each). Below 2× for
+sure would need the reader's work done on the scheduler thread.
 
 ### Many processes
-Selective receive is linear: the last of 100k queued messages is found in about 7 ms
-(80 ms before, 6.5 s at 1M); of that, calling the match function 100k times costs
-about 4 ms in CPython here, and copying the unscanned part (senders may append
-meanwhile) most of the rest, so the 5 ms target is missed by about 2 ms.
+Spawning, messaging and ending N threads grows a little faster than linearly up to
+1k and then steepens, for pydist and bare threads alike: 10k take 7-16 s for bare
+threads and 7 s to minutes for pydist on this machine (one round did not finish in
+300 s: "inf"); the cost is the GIL handed between thousands of runnable threads.
+Light processes (`spawn(fun, light=True)`, `pydist/_light.py`) are greenlets on one
+scheduler thread per node: 100k spawned, messaged and ended take about 1.5 s when
+each is messaged before it first runs (it never waits, and the next one reuses its
+greenlet), level with bare greenlets, and about 4.5 s when all 100k start and wait in
+receive first (as threads do): then each needs its own greenlet, whose first switch
+allocates its frame stack on CPython 3.11, and garbage collection of 100k live
+processes costs about 1.1 s of it (2.6 s with the collector off). The 2 s target
+holds for the first and is missed for the second.
 
-Spawning, messaging and ending N processes grows a little faster than linearly up
-to 1k (100: ~16 ms, 1k: ~0.27 s, both at the bare-thread floor) and then steepens,
-for pydist and bare threads alike: 10k take 5-7 s for pydist (median 6.5 s; one
-round 21 s) and 6-29 s for bare threads; the exponents are printed above. The cost
-is the GIL handed between thousands of runnable threads, not pydist: Erlang-like counts need another
-process model, such as green processes (greenlet) on one scheduler thread per node.
-That would cost the course its preemption: a process in a busy loop (notebook 08's
-`time.sleep` loops, a long computation) would stop every other process of its node
-until it yields, which Erlang's scheduler never lets happen. For a course whose
-clusters have tens of processes, threads are the honest model; the 2 s target for
-10k is missed. A node that runs thousands of busy threads can also starve its own
-heartbeat thread of the GIL for seconds; its peers then declare it down, as they
-would an overloaded Erlang node (the benchmark runs those workloads in a process of
-their own for that reason).
+Threads stay the default: a thread is preempted, as an Erlang process is, so a busy
+loop or `time.sleep` in one process holds nobody up, and an exit signal lands at
+the next bytecode. A light process gives the scheduler back only where it waits in
+pydist; one that computes for a second stops every light process of its node for that
+second (notebook 04 shows it, and `tests/test_light.py` tests it), and an exit
+signal lands when it next waits or sends. For a course whose clusters have tens of
+processes, and whose notebooks use `time.sleep`, that is the wrong default; for
+100k processes, or a workshop's hundreds of customers, it is one keyword away.
 
-1,000 request/reply pairs across two nodes take about 0.24 s (5.1 s before, when
-each waited out the 5 ms window): 0.2 s would need fewer hand-offs per pair.
+Selective receive is linear: the last of 100k queued messages is found in about
+10 ms; calling the match function 100k times is most of it, so the 5 ms target is
+missed. 1,000 request/reply pairs across two nodes (threads) take about 0.34 s.
 
 ### Idle
 An idle node sleeps: its heartbeat thread wakes every heartbeat/2 s and writes a
-tick itself (no thread hand-off) only to a node that was sent nothing for
-heartbeat/4 s; a silent node is noticed by its reader's receive time limit, not by
-a timer scanning connections. Eight idle nodes in a full mesh use about 0.08
-CPU-second per 30 s (measured in nanoseconds with schedstat); the port mapper
-sleeps in accept.
+tick itself only to a node that was sent nothing for heartbeat/4 s; a silent node is
+noticed by its reader's receive time limit, not by a timer. Eight idle nodes used
+0.08 CPU-second per 30 s on an earlier day; on this run's machine they use about
+0.7, and so does the previous commit (0.77, measured the same day): each tick (one
+`send` of a few bytes) costs about 1 ms of CPU on this machine today, against
+microseconds before, so the target is missed by the machine, not by a change.
 
 ### Placement
-Unpinned, a contender's round trip is about 20-30 µs when its threads share a core
-and 55-85 µs when they do not, and which it gets is luck: the floor's unpinned
-figure moves between the two from round to round. Pinned rows (every thread of the
-client and the servers on one core, or client and servers on two) show the two
-cases apart. Each round runs in a fresh process, because a process keeps the speed
-of its memory layout while it lives."""
+Unpinned, a contender's round trip is about 30 µs when its threads share a core and
+60-110 µs when they do not, and which it gets is luck. Pinned rows (every thread of the
+client and the servers on one core, or client and servers on two) show the two cases
+apart. Each round runs in a fresh process, because a process keeps the speed of its
+memory layout while it lives."""
 
 
 def main() -> int:

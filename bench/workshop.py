@@ -64,10 +64,10 @@ def _start_rooms(n: int, light: bool) -> None:
 def _pydist_once(central: str, light: bool) -> float:
     me = self_pid()
 
-    def customer(room):
-        for _ in range(ASKS):
+    def customer(room):                      # as the Elixir one: no time limit here,
+        for _ in range(ASKS):                 # the wait for "done" below has one
             send(room, (self_pid(), "ask", "nike"))
-            receive(timeout=30)
+            receive()
         send(me, "done")
     start = time.perf_counter()
     for r in range(ROOMS):
