@@ -356,7 +356,7 @@ def one_round(quick: bool) -> dict[str, list]:
                 record(workload, name, value)
             for (workload, name), value in beam.exit_signals(int(200 * scale)).items():
                 record(workload, name, value)
-            for (workload, name), value in beam.oneway(n_oneway).items():
+            for (workload, name), value in beam.oneway(n_oneway, _sink).items():
                 record(workload, name, value)
         for (workload, name), value in workshop(3 if quick else 5, beam.available()).items():
             record(workload, name, value)

@@ -117,24 +117,14 @@ Process.register(spawn(fn -> BenchFlood.sink(0) end), :sink)
 """
 
 
-def _py_sink():
-    count = 0
-    while True:
-        msg = receive()
-        if msg[0] == "done":
-            send(msg[1], count)
-            count = 0
-        else:
-            count += 1
-
-
-def oneway(n: int) -> dict[tuple[str, str], float]:
+def oneway(n: int, sink) -> dict[tuple[str, str], float]:
     """{("beam/oneway", contender): messages/s}: ``n`` messages of the one-way workload's
     shape, ``{:add, %{"name" => "nike", "qty" => 30}}``, streamed to a counting sink
-    (compiled Elixir on the BEAM side), timed until the sink's count comes back."""
+    (compiled Elixir on the BEAM side; ``sink``, the one-way workload's, on this node),
+    timed until the sink's count comes back."""
     one = peer.start(f"benchex8x{id(n) % 10000}", elixir=True)
     two = peer.start(f"benchex9x{id(n) % 10000}", elixir=True)
-    sink = spawn(_py_sink)
+    sink = spawn(sink)
     Process.register(sink, "bench_sink")
     try:
         for p in (one, two):
