@@ -41,11 +41,7 @@ class LightProc(Proc):
     __slots__ = ("start", "glet", "scheduled", "naps")
 
     def __init__(self, pid, group_leader, start: tuple):
-        self.pid, self.name, self.mailbox, self.idle = pid, None, deque(), False
-        self.alive, self.thread, self.watchers, self.links = True, None, {}, set()
-        self.trap_exit, self.exit_reason, self.aliases = False, None, set()
-        self.group_leader, self.replies, self.spawned = group_leader, {}, True
-        self.guard, self.exiting, self.woken = None, False, None
+        super().__init__(pid, group_leader, spawned=True, light=True)
         self.start = start                 # (run, fun, args) until it first runs
         self.glet = None
         self.scheduled = False             # in the run queue now
@@ -126,8 +122,6 @@ class _Scheduler:
         glet = proc.glet
         local.proc = proc
         if glet is None:
-            if proc.start is None:
-                return
             job, proc.start = (proc, *proc.start), None
             # A process that ended leaves its greenlet to the next one: starting a
             # greenlet costs ten times more than switching to one.

@@ -32,7 +32,7 @@ class Proc:
                  "group_leader", "replies", "woken", "spawned", "links", "trap_exit",
                  "exit_reason", "guard", "exiting", "aliases")
 
-    def __init__(self, pid, group_leader, spawned: bool):
+    def __init__(self, pid, group_leader, spawned: bool, light: bool = False):
         self.pid = pid
         self.name: str | None = None
         self.mailbox: deque = deque()          # others append, only the process takes
@@ -46,13 +46,16 @@ class Proc:
         self.aliases: set = set()              # its active aliases (GenServer.call's)
         self.group_leader = group_leader       # where its output goes (None: this node)
         self.replies: dict[int, tuple] = {}    # answers to its requests, by reference
-        # Its wake-up (see above): acquired now, as there is nothing new yet.
-        self.woken = threading.Lock()
-        self.woken.acquire()
+        # Its wake-up (see above): acquired now, as there is nothing new yet. A light
+        # process (_light) has neither lock: its scheduler wakes it, and nothing can
+        # stop it from outside half-way through a write.
+        self.woken = None if light else threading.Lock()
+        if not light:
+            self.woken.acquire()
         self.spawned = spawned
         # A spawned process's thread can be stopped from outside (_signals): ``guard`` is
         # held while it writes or delivers, so a stop never lands half-way through.
-        self.guard = threading.RLock() if spawned else None
+        self.guard = threading.RLock() if spawned and not light else None
         self.exiting = False                   # past the point where a stop may land
 
     # -- other threads

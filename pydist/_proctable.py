@@ -17,7 +17,6 @@ import time
 from . import _light, _names, _pids
 from ._console import console
 from ._errors import ProcessExit, PydistError
-from ._light import LightProc
 from ._mailbox import Proc
 from ._pids import Pid, Ref
 
@@ -83,7 +82,7 @@ class _Table:
         num = next(self.system_counter) if system else FIRST_PID
         pid = Pid(None, num if num < FIRST_PID else next(self.counter))
         proc = (Proc(pid, group_leader, spawned) if light is None
-                else LightProc(pid, group_leader, light))
+                else _light.LightProc(pid, group_leader, light))
         with self.lock:
             self.procs[proc.pid.num] = proc
         return proc
