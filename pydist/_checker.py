@@ -360,7 +360,9 @@ def quiet_when_piped(fun, *args, **kwargs) -> int:
     """``fun(...)``; when its output goes to a reader that has gone (``check 02 | head``),
     the rest is dropped without a traceback, as a Unix tool's is."""
     try:
-        return fun(*args, **kwargs)
+        code = fun(*args, **kwargs)
+        sys.stdout.flush()            # a buffered stdout meets the closed pipe only here
+        return code
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
