@@ -109,8 +109,10 @@ class Dist(Connecting, Reading, Requesting):
     def stop(self) -> None:
         self.stopped.set()
         self.retick.set()
+        # Its pydist peers hear that it leaves: none of them has lost it (_global_sync).
         # Its own servers (global's, pg's) end first, names and all: a node that stops
         # takes no part in the partitions its peers make as they go down with it.
+        _global.leave(self)
         for proc in list(_table.procs.values()):
             if proc.spawned and proc.pid.num < FIRST_PID:
                 _signals.signal(proc.pid, proc.pid, "kill", link=False)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import threading
 
 from . import _etf
+from ._channel import flush_waiting
 from ._global_names import CALL_TIMEOUT
 from ._global_sync import NAME, Server, _me
 from ._process import Pid, _table, receive, send, spawn_system
 from ._registry import Process
 
-__all__ = ["Global", "nodeup", "nodedown", "serve", "take_name"]
+__all__ = ["Global", "disconnecting", "leave", "nodeup", "nodedown", "parting", "serve",
+           "take_name"]
 
 Atom = _etf.Atom
 
@@ -94,6 +96,10 @@ def _handle(server: Server, msg) -> None:
         server.lost_connection(msg)
     elif kind == "remove_connection" and len(msg) == 2:
         server.remove_connection(str(msg[1]))
+    elif kind == "disconnecting" and len(msg) == 2:
+        server.disconnecting(str(msg[1]))
+    elif kind == "leaving" and len(msg) == 2:
+        server.leaving(str(msg[1]))
     elif kind == "remove_overdue":
         server.remove_overdue(msg[1], msg[2])
     elif kind == "cancel_connect" and len(msg) == 3:
@@ -135,6 +141,34 @@ def nodeup(dist, node: str) -> None:
             send(_server().pid, ("nodeup", node))
     except Exception as exc:                    # noqa: BLE001 - never the connection's end
         dist.log(f"global could not hear of {node}: {exc}")
+
+
+def leave(dist) -> None:
+    """From _dist, as this node stops: each pydist peer hears that we leave (see
+    Server.leaving), each item written at once, before the connections close."""
+    for node, peer in list(dist.peers.items()):
+        if peer.beam is None:
+            flush_waiting()                    # so this send is a first: written now
+            send((NAME, node), ("leaving", Atom(dist.name)))
+    flush_waiting()
+
+
+def disconnecting(dist, node: str) -> None:
+    """From Node.disconnect, before it closes the connection to ``node``: we lost it
+    (Server.disconnecting). Its nodedown comes later, from that connection's reader;
+    the news must not: the others, hearing from ``node`` first, could have us drop
+    them before we had told them."""
+    server = _servers.get(id(dist))
+    if server is not None and server.dist is dist and server.pid is not None:
+        send(server.pid, ("disconnecting", node))
+
+
+def parting(dist, node: str) -> bool:
+    """Whether global has asked for the end of our connection to ``node``, or been asked
+    for it: what we write to ``node`` now may never arrive (peer's output goes another
+    way then)."""
+    server = _servers.get(id(dist))
+    return server is not None and node in server.removing
 
 
 def nodedown(dist, node: str) -> None:

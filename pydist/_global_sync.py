@@ -22,13 +22,18 @@ OTP 25's prevent_overlapping_partitions (measured with three Elixir nodes: after
 ``Node.disconnect(b)`` on a, c drops both a and b, and the three end apart):
 
     at a nodedown we did not ask for                 {lost_connection, Me, Creation,
-                                                      OpId, Node} to every BEAM node we
-                                                      know (see _inform_loss)
+                                                      OpId, Node} to every node we know
+                                                      (see _inform_loss); at our own
+                                                      Node.disconnect, before it closes
     {lost_connection, A, _, _, B} from another node  passed on once; then we ask B to
                                                       drop us: {remove_connection, Me}
       ... where B is us                              A's end is ours: we tell the others
                                                       we lost A, and drop it
     {remove_connection, N}                           we drop N; neither side reports it
+
+    pydist's own, between pydist nodes (a BEAM node halts without a word):
+    {leaving, N} from a node N that stops            no one lost N: its connections all
+                                                      go at once, and nobody reports it
 """
 
 from __future__ import annotations
@@ -234,15 +239,26 @@ class Server:
     def _inform_loss(self, node: str) -> None:
         """inform_connection_loss: we lost ``node``; every other node must lose it too,
         or names would be held on one side of a partition and not the other.
-        Told to the BEAM nodes we know, which pass it on to every node they know
-        (pydist's included): between pydist nodes alone, a disconnect drops that
-        one connection and no other (notebook 02)."""
+        Told to every node we know, which pass it on to every node they know."""
         msg = (Atom("lost_connection"), self.me, self.dist.creation, next(_op_ids),
                Atom(node))
         for other in sorted(self._members() - {node}):
-            peer = self.dist.peers.get(other)
-            if peer is not None and peer.beam is not None:
-                _to(other, msg)
+            _to(other, msg)
+
+    def disconnecting(self, node: str) -> None:
+        """Node.disconnect(node) here: we tell the others now, and its nodedown is not
+        news (as if seen)."""
+        if node in self._members() and node not in self.removing:
+            self._inform_loss(node)
+            self._remove(node)
+
+    def leaving(self, node: str) -> None:
+        """{leaving, N}: N stops (sent before its connections close, so it comes before
+        its nodedown). Each of its peers would otherwise tell the others it lost N, and
+        a peer whose own nodedown of N lagged behind that news would log a partition
+        that is not one."""
+        if node in self._members():
+            self._remove(node)
 
     def lost_connection(self, msg) -> None:
         """{lost_connection, A, Creation, OpId, B}: A lost B, so we ask B to drop us

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-from . import _names
+from . import _global, _names
 from . import _transport as wire
 from ._console import console
 from ._dist import CONNECT_TIMEOUT, Dist
@@ -211,9 +211,11 @@ class Node:
     def disconnect(node: str) -> bool:
         """Elixir: ``Node.disconnect(:"b@vm")``. Drops the connection."""
         node = _node_arg(node, "Node.disconnect")
-        peer = _dist("Node.disconnect").peers.get(node)
+        dist = _dist("Node.disconnect")
+        peer = dist.peers.get(node)
         if peer is None:
             return False
+        _global.disconnecting(dist, node)    # global tells the others first
         peer.channel.shutdown()
         with _table.dist.changed:
             _table.dist.changed.wait_for(lambda: peer.lost, timeout=1.0)

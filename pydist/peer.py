@@ -23,15 +23,20 @@ import sys
 import threading
 import time
 
-from . import _epmd, _names
+from . import _epmd, _global, _names
 from . import _transport as wire
-from ._console import STDOUT, console
+from ._console import STDERR, STDOUT, console
 from ._errors import PydistError
 from ._process import _table
 
 __all__ = ["start", "Peer"]
 
 READY = "PYDIST-PEER-READY"
+# What a peer prints goes to its starter over their connection, with its stream and time.
+# Cut off from its starter (a partition), or about to be, it writes them to its pipe
+# instead, which has one stream: each line then opens with this mark, its stream, time
+# and node's name.
+LINE_MARK = "\x1e"
 START_TIMEOUT = 15.0           # generous: a cold start on a loaded CI machine
 STOP_TIMEOUT = 3.0
 
@@ -203,6 +208,17 @@ def _wait_ready(handle: Peer, dist, timeout: float) -> None:
 _EOF = object()
 
 
+def _marked(line: str, node: str) -> tuple[int, str, str, float | None]:
+    """(stream, text, label, stamp) of a line from ``node``'s pipe (see LINE_MARK)."""
+    if line.startswith(LINE_MARK):
+        try:
+            stream, stamp, label, text = line[len(LINE_MARK):].split(" ", 3)
+            return (STDERR if stream == str(STDERR) else STDOUT), text, label, float(stamp)
+        except ValueError:
+            pass
+    return STDOUT, line, node, None
+
+
 def _wait_connected(dist, node: str) -> bool:
     with dist.changed:
         return dist.changed.wait_for(lambda: node in dist.peers, timeout=2.0)
@@ -215,7 +231,7 @@ def _pump(process: subprocess.Popen, node: str, lines: queue.SimpleQueue) -> Non
     for raw in iter(process.stdout.readline, b""):
         line = raw.decode(errors="replace")
         if ready:
-            console.emit(STDOUT, line, node)
+            console.emit(*_marked(line, node))
         else:
             lines.put(line)
             ready = line.strip() == READY
@@ -244,11 +260,16 @@ def _child_main(node: str, parent: str, watch_fd: int) -> None:
         os._exit(1)
 
     def forward(stream: int, text: str, label: str | None, stamp: float | None) -> bool:
+        when, label = time.monotonic() if stamp is None else stamp, label or node
         peer = dist.peers.get(parent)
-        if peer is None:
-            return False
-        when = time.monotonic() if stamp is None else stamp
-        peer.channel.send(wire.encode_parts((wire.IO, None, stream, label or node, text, when)))
+        if peer is not None and not _global.parting(dist, parent):
+            peer.channel.send(wire.encode_parts((wire.IO, None, stream, label, text, when)))
+            return True
+        mark = f"{LINE_MARK}{stream} {when!r} {label} "    # cut off from our starter
+        try:
+            os.write(1, "".join(mark + line for line in text.splitlines(True)).encode())
+        except OSError:                      # the starter is gone, and its pipe
+            pass
         return True
     console.forward = forward
     os.write(1, f"{READY}\n".encode())

@@ -232,21 +232,6 @@ def _node_list() -> list[str]:
     return sorted(Node.list())
 
 
-def test_between_pydist_nodes_alone_a_disconnect_drops_that_connection_only(node):
-    """Notebook 02's rule: no BEAM node, no partition rule (pydist keeps the others)."""
-    q, r = peer.start(unique("pyq")), peer.start(unique("pyr"))
-    try:
-        wait_for(lambda: rpc.call(q.node, _node_list, []) == sorted([Node.self(), r.node]))
-        assert Node.disconnect(q.node) is True
-        # Past anything global had to say about it by now: r's server and ours answer.
-        assert rpc.call(r.node, Global.sync, []) is True and Global.sync() is True
-        assert rpc.call(r.node, _node_list, []) == sorted([Node.self(), q.node])
-        assert q.node not in Node.list()
-    finally:
-        q.stop()
-        r.stop()
-
-
 def test_with_a_beam_node_among_them_pydist_nodes_end_apart_as_otps(node):
     """The BEAM node hears that we lost q, drops q, and tells q, which then says that
     it lost us: every connection between the three ends, as among three Elixir nodes."""

@@ -36,6 +36,44 @@ def test_what_a_peer_prints_by_itself_reaches_the_starter_labelled(node, capsys)
         assert f"[{p.node}] tick from the peer\n" in out
 
 
+def _print_once_alone():
+    """On a peer: a thread of its own that prints, on both streams, once the peer has no
+    connection left."""
+    import sys
+    import threading
+
+    def later():
+        deadline = time.monotonic() + 5
+        while Node.list() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("alone now")
+        print("alone, on stderr", file=sys.stderr)
+    threading.Thread(target=later).start()
+
+
+def test_what_a_peer_prints_cut_off_from_its_starter_still_lands_there(node, capsys):
+    """Over its pipe then, each line on its own stream, labelled and in order."""
+    with peer.start("cutoff") as p:
+        rpc.call(p.node, _print_once_alone, [])
+        assert Node.disconnect(p.node) is True
+        deadline, out, err = time.monotonic() + 5, "", ""
+        while "alone, on stderr" not in err and time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = capsys.readouterr()
+            out, err = out + got.out, err + got.err
+        assert f"[{p.node}] alone now\n" in out and "on stderr" not in out, out
+        assert f"[{p.node}] alone, on stderr\n" in err and "alone now" not in err, err
+        assert p.node not in Node.list()          # the pipe, not a new connection
+
+
+def test_a_line_from_a_peers_pipe_is_read_whatever_it_holds():
+    from pydist.peer import LINE_MARK, _marked
+    assert _marked(f"{LINE_MARK}2 12.5 b@h a line\n", "b@h") == (2, "a line\n", "b@h", 12.5)
+    assert _marked(f"{LINE_MARK}1 7 x@h  two  spaces\n", "b@h") == (1, " two  spaces\n", "x@h", 7.0)
+    for garbage in (f"{LINE_MARK}\n", f"{LINE_MARK}2 soon b@h text\n", "plain text\n"):
+        assert _marked(garbage, "b@h") == (1, garbage, "b@h", None)     # shown as it came
+
+
 def test_start_needs_a_node():
     with pytest.raises(PydistError, match="Node.start"):
         peer.start("x")
