@@ -12,22 +12,12 @@ import time
 import pytest
 from conftest import EPMD_PORT, HOST, unique
 from test_beam import elixir_script, ex, finish
+from test_global import wait_for
 
 from pydist import Atom, Global, Node, Process, peer, pg, receive, rpc, send, spawn
 
 pytestmark = pytest.mark.skipif(shutil.which("elixir") is None,
                                 reason="needs Elixir: apt-get install -y erlang-base elixir")
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout} s (last: {value!r})")
-        time.sleep(0.05)
 
 
 def sleeper():
