@@ -296,6 +296,12 @@ class Channel:
         self.last_read = time.monotonic()
         self._rend += n
 
+    def flush(self) -> None:
+        """Write what is queued now, waiting for the write lock as a full batch does:
+        before a shutdown, which would drop it (a message sent before a disconnect
+        is written, as on the BEAM)."""
+        self._flush(wait=True)
+
     def shutdown(self) -> None:
         """Wake a reader or writer blocked on this connection (close() alone does not)."""
         _shutdown(self.conn)

@@ -154,10 +154,10 @@ def leave(dist) -> None:
 
 
 def disconnecting(dist, node: str) -> None:
-    """From Node.disconnect, before it closes the connection to ``node``: we lost it
-    (Server.disconnecting). Its nodedown comes later, from that connection's reader;
-    the news must not: the others, hearing from ``node`` first, could have us drop
-    them before we had told them."""
+    """From Node.disconnect, as soon as it has closed the connection to ``node``: we
+    lost it (Server.disconnecting), at once, as Erlang's disconnect_node gives global
+    its nodedown. The reader's nodedown may come much later on a loaded machine, after
+    the others, hearing from ``node``, have had us drop them before we told them."""
     server = _servers.get(id(dist))
     if server is not None and server.dist is dist and server.pid is not None:
         send(server.pid, ("disconnecting", node))

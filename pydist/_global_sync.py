@@ -24,7 +24,7 @@ OTP 25's prevent_overlapping_partitions (measured with three Elixir nodes: after
     at a nodedown we did not ask for                 {lost_connection, Me, Creation,
                                                       OpId, Node} to every node we know
                                                       (see _inform_loss); at our own
-                                                      Node.disconnect, before it closes
+                                                      Node.disconnect, as soon as closed
     {lost_connection, A, _, _, B} from another node  passed on once; then we ask B to
                                                       drop us: {remove_connection, Me}
       ... where B is us                              A's end is ours: we tell the others
@@ -66,6 +66,13 @@ def _to(node: str, msg) -> None:
 
 def _cast(node: str, msg) -> None:
     _to(node, (Atom("$gen_cast"), msg))
+
+
+def _drop(peer) -> None:
+    """End our connection to ``peer``, once what we sent it is written: a
+    lost_connection queued for it just before must still reach it."""
+    peer.channel.flush()
+    peer.channel.shutdown()
 
 
 def _me() -> Pid:
@@ -246,8 +253,8 @@ class Server:
             _to(other, msg)
 
     def disconnecting(self, node: str) -> None:
-        """Node.disconnect(node) here: we tell the others now, and its nodedown is not
-        news (as if seen)."""
+        """Node.disconnect(node) here has just closed it: we tell the others now, and
+        its nodedown, when the reader sees it, is not news."""
         if node in self._members() and node not in self.removing:
             self._inform_loss(node)
             self._remove(node)
@@ -298,7 +305,7 @@ class Server:
         self._remove(a)                        # reported: its nodedown is not again
         peer = self.dist.peers.get(a)
         if peer is not None:
-            peer.channel.shutdown()
+            _drop(peer)
 
     def remove_connection(self, node: str) -> None:
         """{remove_connection, N}: N was told that one of our peers lost us: we drop N."""
@@ -306,12 +313,12 @@ class Server:
         if peer is not None and node in self._members():
             self.dist.log(f"'global' disconnected {node} to prevent overlapping partitions")
             self._remove(node)
-            peer.channel.shutdown()
+            _drop(peer)
 
     def remove_overdue(self, node: str, peer_id: int) -> None:
         peer = self.dist.peers.get(node)
         if peer is not None and id(peer) == peer_id and node in self.removing:
-            peer.channel.shutdown()
+            _drop(peer)
 
     def _later(self, delay: float, msg) -> None:
         """``msg`` to this server in ``delay`` seconds (nothing if it has ended)."""

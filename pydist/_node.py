@@ -215,8 +215,9 @@ class Node:
         peer = dist.peers.get(node)
         if peer is None:
             return False
-        _global.disconnecting(dist, node)    # global tells the others first
+        peer.channel.flush()                 # what we sent it before still goes
         peer.channel.shutdown()
+        _global.disconnecting(dist, node)    # at once, as Erlang's nodedown: not the reader's
         with _table.dist.changed:
             _table.dist.changed.wait_for(lambda: peer.lost, timeout=1.0)
         return True

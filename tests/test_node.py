@@ -7,7 +7,7 @@ import time
 import pytest
 from conftest import HOST, python, spawn_python, stop_process, unique
 
-from pydist import BadRpc, Node, Process, PydistError, peer, receive, rpc
+from pydist import BadRpc, Node, Process, PydistError, peer, receive, rpc, self, send, spawn
 from pydist._process import _table
 
 
@@ -83,6 +83,28 @@ def test_ping_connect_list_disconnect(node):
         assert Node.list() == []
         assert Node.disconnect(b.node) is False
         assert Node.ping(b.node) == "pong" and Node.list() == [b.node]
+
+
+def _count(n: int = 0) -> None:
+    """Counts the messages it gets; ("how many", pid) asks for the count."""
+    while True:
+        msg = receive()
+        if msg[0] == "how many":
+            send(msg[1], ("counted", n))
+        else:
+            n += 1
+
+
+def test_what_was_sent_before_a_disconnect_is_written(node):
+    """A stream of sends is queued (see _channel); Node.disconnect right after writes the
+    queue first, as a message sent on the BEAM is on its way."""
+    with peer.start("b") as b:
+        rpc.call(b.node, lambda: Process.register(spawn(_count), "counter"), [])
+        for i in range(300):
+            send(("counter", b.node), ("one", i))
+        assert Node.disconnect(b.node) is True
+        send(("counter", b.node), ("how many", self()))      # connects again
+        assert receive(timeout=5) == ("counted", 300)
 
 
 def test_connecting_is_transitive(node):
