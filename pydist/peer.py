@@ -266,8 +266,9 @@ def _child_main(node: str, parent: str, watch_fd: int) -> None:
             peer.channel.send(wire.encode_parts((wire.IO, None, stream, label, text, when)))
             return True
         mark = f"{LINE_MARK}{stream} {when!r} {label} "    # cut off from our starter
+        body = text[:-1] if text.endswith("\n") else text     # its lines, \r and all
         try:
-            os.write(1, "".join(mark + line for line in text.splitlines(True)).encode())
+            os.write(1, "".join(f"{mark}{line}\n" for line in body.split("\n")).encode())
         except OSError:                      # the starter is gone, and its pipe
             pass
         return True

@@ -46,7 +46,7 @@ def _print_once_alone():
         deadline = time.monotonic() + 5
         while Node.list() and time.monotonic() < deadline:
             time.sleep(0.01)
-        print("alone now")
+        print("alone now\n50%\rdone")
         print("alone, on stderr", file=sys.stderr)
     threading.Thread(target=later).start()
 
@@ -61,7 +61,9 @@ def test_what_a_peer_prints_cut_off_from_its_starter_still_lands_there(node, cap
             time.sleep(0.05)
             got = capsys.readouterr()
             out, err = out + got.out, err + got.err
-        assert f"[{p.node}] alone now\n" in out and "on stderr" not in out, out
+        label = f"[{p.node}] "              # each line, as over the connection (after \r too)
+        assert f"{label}alone now\n{label}50%\r{label}done\n" in out, out
+        assert "on stderr" not in out, out
         assert f"[{p.node}] alone, on stderr\n" in err and "alone now" not in err, err
         assert p.node not in Node.list()          # the pipe, not a new connection
 
