@@ -55,16 +55,17 @@ class Peer:
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the peer node and its OS process (idempotent)."""
-        dist = _table.dist
+        dist, asked = _table.dist, False
         if dist is not None and self in dist.children:    # started and connected
             dist.children.remove(self)
             peer = dist.peers.get(self.node)
-            if peer is not None and not self.beam:
+            if peer is not None and not self.beam:        # it stops its node and exits
                 peer.channel.send(wire.encode_parts((wire.STOP,)))
+                asked = True
         else:
             dist = None
-        if self.beam and self._watch_fd >= 0:   # its lifeline is its stdin: it halts
-            os.close(self._watch_fd)
+        if not asked and self._watch_fd >= 0:   # an Elixir peer, or one cut off from us
+            os.close(self._watch_fd)            # (a partition): its lifeline ends, so does it
             self._watch_fd = -1
         try:
             self.process.wait(timeout)

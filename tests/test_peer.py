@@ -66,6 +66,8 @@ def test_what_a_peer_prints_cut_off_from_its_starter_still_lands_there(node, cap
         assert "on stderr" not in out, out
         assert f"[{p.node}] alone, on stderr\n" in err and "alone now" not in err, err
         assert p.node not in Node.list()          # the pipe, not a new connection
+        p.stop()                                  # unreachable: its lifeline ends it
+        assert p.process.returncode == 0, "killed after the stop timeout, not ended"
 
 
 def test_a_line_from_a_peers_pipe_is_read_whatever_it_holds():
