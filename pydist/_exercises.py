@@ -139,6 +139,11 @@ def ask(pid, message, *, called: str, timeout: float = 2.0, match=None):
                  if os.path.basename(f.filename).startswith("ex")]
         at = f" (line {where[-1].lineno} of {os.path.basename(where[-1].filename)})" \
             if where else ""
+        if isinstance(reason, RecursionError):
+            at += (": Python has no tail calls, so a function that calls itself once per "
+                   "message runs out of stack after about a thousand, where Elixir's loop "
+                   "runs for ever. Loop with `while True:` and keep the state in a variable "
+                   "(notebook 04, \"no tail calls\")")
         raise AssertionError(f"called {called}: the process crashed with "
                              f"{type(reason).__name__}: {reason}{at}")
     return answer

@@ -115,6 +115,16 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
     ("04", 1, "            case (\"get\", sender):\n                send(sender, count)",
      "            case (\"get\", sender):\n                send(self(), count)",
      "does it send its answer to the sender in the message (not to self()"),
+    # Elixir's habits: an atom's spelling, and a loop that calls itself
+    ("04", 1, "            case \"inc\":", "            case \":inc\":",
+     "none of the three was counted. The message is the Python str \"inc\""),
+    ("04", 2, "    while True:\n        match receive():\n            case (\"add\", product):\n"
+     "                stock = [product] + stock\n            case (\"status\", sender):\n"
+     "                send(sender, stock)",
+     "    match receive():\n        case (\"add\", product):\n"
+     "            handle_stock([product] + stock)\n        case (\"status\", sender):\n"
+     "            send(sender, stock)\n            handle_stock(stock)",
+     "crashed with RecursionError: maximum recursion depth exceeded"),
     ("04", 1, "def counter() -> None:", "print(undefined_name)\n\ndef counter() -> None:",
      "raised NameError: name 'undefined_name' is not defined (at line"),
     ("04", 1, "def counter() -> None:", "import time\ntime.sleep(60)\n\ndef counter() -> None:",
@@ -280,9 +290,11 @@ def test_one_task_hints_one_at_a_time_progress_and_reset(tmp_path):
     assert "task 2" in r.stdout and "task 1" not in r.stdout and "0/1 tasks pass" in r.stdout
     r = check("04", "--task", "7", cwd=course)              # no such task: never "Well done"
     assert r.returncode == 2 and "has no task 7: its tasks are 1 to 4" in r.stdout, r.stdout
-    first, second, third = (check("04", "--hint", "2", cwd=course).stdout for _ in range(3))
-    assert "hint 1 of 2" in first and "2." not in first.split("hint 1 of 2")[1]
-    assert "hint 2 of 2" in second and "[product] + stock" in second and third == second
+    first, second, third, fourth = (check("04", "--hint", "2", cwd=course).stdout
+                                    for _ in range(4))
+    assert "hint 1 of 3" in first and "2." not in first.split("hint 1 of 3")[1]
+    assert "hint 2 of 3" in second and "[product] + stock" in second
+    assert "hint 3 of 3" in third and "no tail calls" in third and fourth == third
     stub = course / "exercises" / "ex04_processes.py"
     stub.write_text((course / "solutions" / "ex04_processes.py").read_text())
     assert "4/4 tasks pass" in check("04", cwd=course).stdout

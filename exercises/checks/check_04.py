@@ -1,4 +1,6 @@
 """Checks for exercise 04 · Processes."""
+import sys
+
 from pydist import Process, self, send, spawn
 from pydist._exercises import ask, expect
 
@@ -12,8 +14,13 @@ def task1(ex):
            "counter() then ('get', me)")
     for _ in range(3):
         send(pid, "inc")
-    expect(ask(pid, ("get", self()), called="three 'inc' then ('get', me)"), 3,
-           "three 'inc' then ('get', me)")
+    got = ask(pid, ("get", self()), called="three 'inc' then ('get', me)")
+    if got == 0:
+        raise AssertionError("called three 'inc' then ('get', me), expected 3, got 0: none of "
+                             "the three was counted. The message is the Python str \"inc\": "
+                             "does counter match exactly that (`case \"inc\":`, not \":inc\" "
+                             "or Atom(\"inc\"), Elixir's spelling)?")
+    expect(got, 3, "three 'inc' then ('get', me)")
 
 
 def task2(ex):
@@ -22,6 +29,14 @@ def task2(ex):
     send(pid, ("add", ADIDAS))
     expect(ask(pid, ("status", self()), called="handle_stock([]), two adds, then status"),
            [ADIDAS, NIKE], "handle_stock([]) with ('add', nike), ('add', adidas), ('status', me)")
+    # more adds than Python's recursion limit: Elixir's loop calls itself, Python's cannot
+    many = sys.getrecursionlimit() + 100
+    pid = spawn(ex.handle_stock, [])
+    for n in range(many):
+        send(pid, ("add", {"name": f"p{n}", "qty": n}))
+    got = ask(pid, ("status", self()), called=f"handle_stock([]), {many} adds, then status")
+    expect(len(got) if isinstance(got, list) else got, many,
+           f"handle_stock([]), {many} adds, then status, and counted the answer's length:")
 
 
 def task3(ex):
