@@ -180,7 +180,7 @@ def _run(number: str, kind: str, only: int | None, results_file: str) -> int:
         for index, (title, task) in enumerate(checks.TASKS, 1):
             if only is not None and index != only:
                 continue
-            ok, why = _run_task(task, exercise, path, checks_folder)
+            ok, why = _run_task(task, exercise, path, checks_folder, index)
             outcome[index] = ok
             print(f"  {'✓' if ok else '✗'} task {index}: {title}")
             if not ok:
@@ -278,7 +278,7 @@ def _import(path: Path, root: Path):
     return done[0]
 
 
-def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
+def _run_task(task, exercise, path: Path, checks: Path, index: int) -> tuple[bool, str]:
     outcome: list = []
 
     def attempt():
@@ -306,7 +306,7 @@ def _run_task(task, exercise, path: Path, checks: Path) -> tuple[bool, str]:
             return False, wait.why
         if waited >= SAY_AFTER and not said:          # never silent for longer
             where = wait.what if wait else line_of(thread, path, checks)
-            print(f"      … still running after {SAY_AFTER:g} s{where}; "
+            print(f"  … task {index} still running after {SAY_AFTER:g} s{where}; "
                   f"stopped at {TASK_TIMEOUT:g} s", flush=True)
             said = True
 

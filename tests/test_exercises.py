@@ -8,6 +8,7 @@ import time
 import pytest
 from conftest import ROOT
 
+from pydist._diagnose import blame
 from pydist._exercises import out_of_sync, stub_text
 
 
@@ -125,6 +126,11 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "            handle_stock([product] + stock)\n        case (\"status\", sender):\n"
      "            send(sender, stock)\n            handle_stock(stock)",
      "crashed with RecursionError: maximum recursion depth exceeded"),
+    # a wrong shape, which the check itself would choke on
+    ("02", 2, "return peers, sorted(Node.list())", "return names, sorted(Node.list())",
+     "expected the handles that peer.start returns as the pair's first item, got ['m1x"),
+    ("02", 2, "return peers, sorted(Node.list())", "return sorted(Node.list())",
+     "expected a pair (the peer handles, sorted(Node.list())), got ['m1x"),
     ("04", 1, "def counter() -> None:", "print(undefined_name)\n\ndef counter() -> None:",
      "raised NameError: name 'undefined_name' is not defined (at line"),
     ("04", 1, "def counter() -> None:", "import time\ntime.sleep(60)\n\ndef counter() -> None:",
@@ -250,11 +256,27 @@ def test_a_task_still_running_after_5_s_says_where_it_waits(tmp_path):
     r = check("05", "--task", "1", cwd=course, env={"PYDIST_CHECK_TASK_TIMEOUT": "7"})
     lines = r.stdout.splitlines()
     [still] = [line for line in lines if "still running" in line]
-    assert "still running after 5 s, at line 18 of ex05_cross_process_replies.py " \
+    assert "task 1 still running after 5 s, at line 18 of ex05_cross_process_replies.py " \
         "(`time.sleep(60)`); stopped at 7 s" in still, r.stdout
     assert lines.index(still) < lines.index(next(x for x in lines if "✗ task 1" in x))
     assert "did not finish within 7 s; it was at line 18 of ex05_cross_process_replies.py, " \
         "`time.sleep(60)`" in r.stdout, r.stdout
+
+
+def test_a_check_that_chokes_on_what_it_was_given_says_so_not_your_code_raised(tmp_path):
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    source = checks / "check_99.py"
+    source.write_text("def task(peers):\n    return sorted(p.node for p in peers)\n")
+    space: dict = {}
+    exec(compile(source.read_text(), str(source), "exec"), space)
+    with pytest.raises(AttributeError) as info:
+        space["task"](["b@vm"])
+    said = blame(info.value, tmp_path / "ex99_mine.py", checks)
+    assert said == ("the check could not use what your code returned: AttributeError: 'str' "
+                    "object has no attribute 'node', in the check's `return sorted(p.node for "
+                    "p in peers)` (line 2 of check_99.py): compare what your function returns "
+                    "with its docstring"), said
 
 
 def test_reset_twice_keeps_both_of_the_learners_files(tmp_path):

@@ -19,7 +19,17 @@ def task1(ex):
 def task2(ex):
     peers, names = [], [unique("m1x"), unique("m2x")]
     try:
-        peers, mesh = ex.start_mesh(names)
+        got = ex.start_mesh(names)
+        called = f"start_mesh({names})"
+        handles = got[0] if isinstance(got, tuple) and len(got) == 2 else None
+        if not isinstance(handles, (list, tuple)):
+            raise AssertionError(f"called {called}, expected a pair (the peer handles, "
+                                 f"sorted(Node.list())), got {got!r}")
+        peers, mesh = [p for p in handles if hasattr(p, "stop")], got[1]
+        if len(peers) != len(handles):
+            raise AssertionError(f"called {called}, expected the handles that peer.start "
+                                 f"returns as the pair's first item, got {got[0]!r}: keep "
+                                 f"each peer.start(name)'s result (it has .node and .stop())")
         full = [f"{n}@{_host()}" for n in names]
         expect(sorted(p.node for p in peers), full,
                f"start_mesh({names}) and looked at the peers' .node")
