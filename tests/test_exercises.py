@@ -127,6 +127,10 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "            send(sender, stock)\n            handle_stock(stock)",
      "crashed with RecursionError: maximum recursion depth exceeded"),
     # a wrong shape, which the check itself would choke on
+    ("06", 3, "send((\"pos\", store), (\"ask\", self(), product))",
+     "send((\"pos\", store), (\"ask\", self, product))",
+     "expected pos to get ('ask', your pid, product), it got ('ask', <function self>, 'puma'); "
+     "the sender is self (the function): call it, self()"),
     ("02", 2, "return peers, sorted(Node.list())", "return names, sorted(Node.list())",
      "expected the handles that peer.start returns as the pair's first item, got ['m1x"),
     ("02", 2, "return peers, sorted(Node.list())", "return sorted(Node.list())",

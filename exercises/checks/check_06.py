@@ -1,4 +1,5 @@
 """Checks for exercise 06 · The stock central."""
+import re
 import time
 
 from pydist import peer, receive, rpc, self, send, spawn
@@ -118,19 +119,43 @@ def task3(ex):
     server, store = peer.start(unique("server")), peer.start(unique("store"))
     try:
         rpc.call(server.node, _start_here, ["server", _stock_server, [NIKE]])
-        rpc.call(store.node, _start_here, ["pos", _reference_pos, server.node])
-        expect(ex.ask_store(store.node, "puma"), "There is no Product puma",
-               "ask_store(store, 'puma')")
-        expect(ex.ask_store(store.node, NIKE), NIKE, "ask_store(store, nike)")
+        rpc.call(store.node, _start_here, ["pos", _reference_pos, server.node, self()])
+        for product, answer in [("puma", "There is no Product puma"), (NIKE, NIKE)]:
+            called = f"ask_store(store, {product!r})"
+            try:
+                got = ex.ask_store(store.node, product)
+            except TimeoutError:
+                _asked_wrong(called)
+                raise
+            expect(got, answer, called)
     finally:
         store.stop()
         server.stop()
 
 
-def _reference_pos(stock_address):
-    from pydist import receive, self, send
+def _asked_wrong(called):
+    """Raise what pos was sent, if it was not a question it can answer."""
+    try:
+        _, got = receive(timeout=0.5, match=lambda m: isinstance(m, tuple) and len(m) == 2
+                         and m[0] == "pos got")
+    except TimeoutError:
+        return
+    got = re.sub(r" at 0x[0-9a-f]+>", ">", got)
+    why = "; the sender is self (the function): call it, self()" if "<function self" in got \
+        else ""
+    raise AssertionError(f"called {called}, expected pos to get ('ask', your pid, product), "
+                         f"it got {got}{why}") from None
+
+
+def _reference_pos(stock_address, report_to):
+    from pydist import Pid, receive, self, send
     while True:
-        _, sender, product = receive()
+        question = receive()
+        if not (isinstance(question, tuple) and len(question) == 3
+                and isinstance(question[1], Pid)):
+            send(report_to, ("pos got", repr(question)))    # not a crash far away
+            continue
+        _, sender, product = question
         send(("server", stock_address), ("status", self()))
         products = receive(timeout=5, match=lambda m: isinstance(m, list))
         send(sender, ("print", product if product in products
