@@ -3,7 +3,7 @@
 This process is already a node when the checks call your functions.
 
 Tasks
-  1. call_any(nodes, *args): the first node that answers wins.
+  1. call_any(nodes, *args): the first node that answers wins; BadRpc if none does.
   2. wait_nodedown(node, timeout): True once `node` is lost, False if it is still up.
   3. supervise(name, fun, args, restarts): keep `fun` running under `name`.
 
@@ -14,7 +14,9 @@ from pydist import BadRpc, Node, Process, receive, rpc, spawn
 
 
 def call_any(nodes: list[str], *args):
-    """Task 1. call_any(["gone@vm", "b@vm"], "pydist", "Node.self", []) -> "b@vm"."""
+    """Task 1. call_any(["gone@vm", "b@vm"], "pydist", "Node.self", []) -> "b@vm".
+    A node that does not answer within 2 s is passed over; when no node answers,
+    raise BadRpc."""
     raise NotImplementedError("Task 1: not done yet (read its docstring; the checker gives hints)")
 
 

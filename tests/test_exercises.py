@@ -126,6 +126,18 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "            handle_stock([product] + stock)\n        case (\"status\", sender):\n"
      "            send(sender, stock)\n            handle_stock(stock)",
      "crashed with RecursionError: maximum recursion depth exceeded"),
+    ("08", 2, "receive(timeout=timeout, match=lambda m: m == (\"nodedown\", node))",
+     "receive(timeout=timeout)", "got True, and it took ('noise', 'not a nodedown') from the "
+     "mailbox: wait for that one message"),
+    ("08", 3, "m[:2] == (\"DOWN\", ref)", "m[:2] == (\"DOWN\", pid)",
+     "fragile_t crashed, and supervise started no new one within 2 s: does it wait for that "
+     "process's own DOWN"),
+    ("08", 3, "        pid = spawn(fun, *args)\n        Process.register(pid, name)\n"
+     "        if made == restarts:\n            return made\n",
+     "        if made == restarts:\n            return made\n"
+     "        pid = spawn(fun, *args)\n        Process.register(pid, name)\n",
+     "it returned 2 with no process registered as 'fragile_t': the second restart is a new "
+     "process"),
     # a wrong shape, which the check itself would choke on
     ("06", 3, "send((\"pos\", store), (\"ask\", self(), product))",
      "send((\"pos\", store), (\"ask\", self, product))",
@@ -182,7 +194,7 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
     ("03", 1, "return rpc.call(node, \"str\", \"upper\", [text])", "return text.upper()",
      "expected BadRpc, got 'HELLO': the upper-casing ran here, not on the node"),
     ("08", 1, "return rpc.call(node, *args, timeout=2)", "return rpc.call(node, *args)",
-     "your code waits in rpc.call() with no timeout (line 21 of ex08_when_nodes_fail.py)"),
+     "your code waits in rpc.call() with no timeout (line 23 of ex08_when_nodes_fail.py)"),
     ("10", 1, STUB, STUB, "Task 1: not done yet"),
     ("10", 1, "was = Process.flag(\"trap_exit\", True)", "was = False",
      "your own process died with the linked one (of ValueError('boom')): it does not trap "

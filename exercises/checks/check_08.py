@@ -4,7 +4,7 @@ import signal
 import threading
 import time
 
-from pydist import BadRpc, Node, Process, peer, receive, send, spawn
+from pydist import BadRpc, Node, Process, peer, receive, self, send, spawn
 from pydist._exercises import EXITS, expect, started, unique
 
 NODE = True
@@ -42,9 +42,29 @@ def task1(ex):
     raise AssertionError(f"called call_any([{gone!r}], ...), expected BadRpc, got a return")
 
 
+NOISE = ("noise", "not a nodedown")
+
+
+def _taken(message) -> bool:
+    """Whether ``message``, sent to ourselves, is gone from our mailbox."""
+    try:
+        receive(timeout=0, match=lambda m: m == message)
+        return False
+    except TimeoutError:
+        return True
+
+
 def task2(ex):
     with peer.start(unique("doomed")) as doomed:
-        expect(ex.wait_nodedown(doomed.node, 0.3), False, "wait_nodedown(a live node, 0.3)")
+        send(self(), NOISE)
+        called = f"wait_nodedown(a live node, 0.3) with {NOISE!r} in the mailbox"
+        got = ex.wait_nodedown(doomed.node, 0.3)
+        if _taken(NOISE):
+            raise AssertionError(f"called {called}, expected False, got {got!r}, and it took "
+                                 f"{NOISE!r} from the mailbox: wait for that one message, "
+                                 f"receive(timeout=..., match=lambda m: m == ('nodedown', "
+                                 f"node))")
+        expect(got, False, called)
         threading.Timer(0.2, os.kill, [doomed.os_pid, signal.SIGKILL]).start()
         started = time.monotonic()
         got = ex.wait_nodedown(doomed.node, 3)
@@ -67,34 +87,43 @@ def task3(ex):
     result = []
     sup = spawn(lambda: result.append(ex.supervise("fragile_t", _fragile, [], 2)))
     ref = Process.monitor(sup)
-    for _ in range(2):
+    for crashes in range(2):
         deadline = time.monotonic() + 2
         while Process.whereis("fragile_t") is None and time.monotonic() < deadline:
             time.sleep(0.01)
         pid = Process.whereis("fragile_t")
         if pid is None:
-            _no_process(sup, result)
+            _no_process(sup, result, crashes)
         send(pid, "crash")
         deadline = time.monotonic() + 2
         while Process.whereis("fragile_t") == pid and time.monotonic() < deadline:
             time.sleep(0.01)
     receive(timeout=3, match=lambda m: m[:2] == ("DOWN", ref))
-    expect(result, [2], "supervise('fragile_t', fragile, [], restarts=2), crashing it twice")
-    expect(Process.whereis("fragile_t") is not None, True,
-           "supervise: after the last restart, a process registered as 'fragile_t'")
+    called = "supervise('fragile_t', fragile, [], restarts=2), crashing it twice"
+    expect(result, [2], called)
+    if Process.whereis("fragile_t") is None:
+        raise AssertionError(f"called {called}: it returned 2 with no process registered as "
+                             f"'fragile_t': the second restart is a new process, started and "
+                             f"registered before supervise returns")
 
 
-def _no_process(sup, result):
-    """No process registered as 'fragile_t': say what happened to supervise itself."""
+def _no_process(sup, result, crashes):
+    """No process registered as 'fragile_t' after ``crashes`` crashes: say what
+    happened to supervise itself."""
     called = "called supervise('fragile_t', fragile, [], restarts=2)"
     ended = EXITS.get(sup.num)
     if isinstance(ended, BaseException):
         raise AssertionError(f"{called}: supervise crashed with {type(ended).__name__}: "
                              f"{ended}") from None
     if ended is not None:
-        raise AssertionError(f"{called}: supervise returned {result[0] if result else None!r} "
-                             f"without a process registered as 'fragile_t' (register each "
-                             f"new one: Process.register(pid, name))")
+        raise AssertionError(f"{called}: after {crashes} crash(es) of fragile_t, supervise "
+                             f"returned {result[0] if result else None!r}, expected it to go "
+                             f"on until it has made 2 restarts")
+    if crashes:
+        raise AssertionError(f"{called}: fragile_t crashed, and supervise started no new one "
+                             f"within 2 s: does it wait for that process's own DOWN "
+                             f"(ref = Process.monitor(pid), then receive(match=...) for "
+                             f"('DOWN', ref, ...)) and go round again?")
     raise AssertionError(f"{called}, expected a process registered as 'fragile_t' within "
                          f"2 s, found none: does supervise spawn fun and register it?")
 
