@@ -18,7 +18,8 @@ import sys
 import traceback
 from pathlib import Path
 
-__all__ = ["course_root", "stub_text", "build", "out_of_sync", "unique", "started", "expect",
+__all__ = ["course_root", "stub_text", "build", "out_of_sync", "unique", "started", "calls",
+           "expect",
            "ask"]
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION (?P<task>\d+)\s*$")
@@ -96,6 +97,22 @@ def started(fun) -> None:
     stub = re.search(r'raise NotImplementedError\("(Task \d+: not done yet[^"]*)"\)', source)
     if stub:
         raise NotImplementedError(stub[1])
+
+
+def calls(fun, name: str) -> bool | None:
+    """Whether ``fun``'s own code calls something named ``name`` (``Process.monitor``
+    or ``monitor``: an answer that is only right by luck, a hard-coded reason, shows
+    here); None when its source cannot be read."""
+    import ast
+    import inspect
+    import textwrap
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fun)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    return any(isinstance(n, ast.Call) and name in (getattr(n.func, "attr", None),
+                                                    getattr(n.func, "id", None))
+               for n in ast.walk(tree))
 
 
 def expect(got, expected, called: str) -> None:

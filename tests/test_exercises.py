@@ -138,6 +138,15 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "        pid = spawn(fun, *args)\n        Process.register(pid, name)\n",
      "it returned 2 with no process registered as 'fragile_t': the second restart is a new "
      "process"),
+    ("10", 2, "    ref = Process.monitor(name)\n    Process.exit(Process.whereis(name), \"kill\")\n"
+     "    down = receive(timeout=timeout,\n                   match=lambda m: isinstance(m, "
+     "tuple) and m[:2] == (\"DOWN\", ref))\n    return down[4]",
+     "    Process.exit(Process.whereis(name), \"kill\")\n    return \"killed\"",
+     "it returned 'killed' without a monitor, so that is the reason you expected, not the one "
+     "reported"),
+    ("11", 2, "pid = rpc.call(node, \"global\", \"whereis_name\", [Atom(name)], timeout=5)",
+     "pid = Global.whereis_name(name)",
+     "was never asked (its :global.whereis_name(:ex_named"),
     # a wrong shape, which the check itself would choke on
     ("06", 3, "send((\"pos\", store), (\"ask\", self(), product))",
      "send((\"pos\", store), (\"ask\", self, product))",

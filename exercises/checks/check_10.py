@@ -4,7 +4,7 @@ import threading
 import time
 
 from pydist import Process, ProcessExit, pid_to_list, receive, self, send, spawn
-from pydist._exercises import EXITS, expect, started
+from pydist._exercises import EXITS, calls, expect, started
 from pydist.gen_server import GenServer
 
 NODE = True
@@ -95,6 +95,11 @@ def task2(ex):
         raise AssertionError(f"called {called}: it was still alive (no DOWN came); "
                              f"Process.exit(pid, 'kill') ends it whatever it does")
     expect(got, "killed", called)
+    if calls(ex.kill_for_good, "monitor") is False:
+        raise AssertionError(f"called {called}: it returned 'killed' without a monitor, so "
+                             f"that is the reason you expected, not the one reported. Ask "
+                             f"Process.monitor(name) before the kill, and return the reason "
+                             f"in its ('DOWN', ref, ...) message")
     expect(Process.whereis("stubborn_t"), None, "Process.whereis('stubborn_t') afterwards")
     left = _left()
     if left:

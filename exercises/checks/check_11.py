@@ -34,6 +34,35 @@ def _elixir():
     return _peer.node
 
 
+# Which names the Elixir node's own :global.whereis_name was called with, by any process
+# there (an rpc from us included): a tracer records them until UNTRACE.
+TRACE = """
+tracer = spawn(fn ->
+  loop = fn loop, seen ->
+    receive do
+      {:trace, _, :call, {:global, :whereis_name, [name]}} -> loop.(loop, [name | seen])
+      {:seen, from} -> send(from, {:seen, seen}); loop.(loop, seen)
+    end
+  end
+  loop.(loop, [])
+end)
+Process.register(tracer, :ex11_tracer)
+:erlang.trace_pattern({:global, :whereis_name, 1}, true, [:global])
+:erlang.trace(:all, true, [:call, {:tracer, tracer}])
+"""
+SEEN = """
+ref = :erlang.trace_delivered(:all)
+receive do {:trace_delivered, :all, ^ref} -> :ok end
+send(:ex11_tracer, {:seen, self()})
+receive do {:seen, seen} -> seen after 2000 -> [] end
+"""
+UNTRACE = """
+:erlang.trace(:all, false, [:call])
+:erlang.trace_pattern({:global, :whereis_name, 1}, false, [:global])
+Process.exit(Process.whereis(:ex11_tracer), :kill)
+"""
+
+
 def _iex(code: str):
     return rpc.call(_peer.node, "Elixir.Code", "eval_string", [code], timeout=10)[0]
 
@@ -67,7 +96,20 @@ def task2(ex):
     name = unique("ex_named")
     theirs = _iex(f"pid = spawn(fn -> Process.sleep(:infinity) end); "
                   f":yes = :global.register_name(:{name}, pid); pid")
-    expect(ex.where(name, node), theirs, f"where({name!r}, {node!r})")
+    called = f"where({name!r}, {node!r})"
+    _iex(TRACE)
+    try:
+        got = ex.where(name, node)
+        asked = _iex(SEEN)
+    finally:
+        _iex(UNTRACE)
+    expect(got, theirs, called)
+    if name not in asked:
+        raise AssertionError(f"called {called}: the right pid, but {node} was never asked "
+                             f"(its :global.whereis_name(:{name}) did not run). global keeps "
+                             f"every node's table alike, so this node knows it too; the task "
+                             f"is to ask the Elixir node: rpc.call(node, 'global', "
+                             f"'whereis_name', [Atom(name)], timeout=...)")
     expect(ex.where(unique("nobody"), node), None, "where(a name nobody has, node)")
     expect(Global.whereis_name(name), theirs, f"Global.whereis_name({name!r}) here too")
 
