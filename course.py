@@ -53,7 +53,8 @@ def lab_command(rest: list[str], env: dict) -> tuple[list[str], dict]:
     """The command that opens the course in JupyterLab, and its environment.
 
     The whole course is served (so a notebook's link to exercises/ opens), the first
-    notebook is opened, and a terminal in JupyterLab finds .venv's python."""
+    notebook is opened, a terminal in JupyterLab finds .venv's python, and the layout
+    JupyterLab saves stays in this folder."""
     opens = [] if names_a_path(rest) else [FIRST_NOTEBOOK]
     args = [str(PYTHON), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *rest, *opens]
     if hasattr(os, "geteuid") and os.geteuid() == 0:    # a container, often
@@ -61,6 +62,9 @@ def lab_command(rest: list[str], env: dict) -> tuple[list[str], dict]:
     env = dict(env)
     env["PATH"] = os.pathsep.join([str(PYTHON.parent), env.get("PATH", "")])
     env["VIRTUAL_ENV"] = str(VENV)
+    # Its open tabs are this folder's, not the account's: two clones (a workshop's shared
+    # login) would otherwise reopen each other's notebooks.
+    env.setdefault("JUPYTERLAB_WORKSPACES_DIR", str(ROOT / ".jupyter" / "workspaces"))
     return args, env
 
 

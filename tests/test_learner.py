@@ -212,6 +212,28 @@ def test_every_notebooks_exercise_link_opens_in_the_running_lab(lab):
     assert status == 200, "the notebook `course.py lab` opens first is not served"
 
 
+@pytest.mark.timeout(150)
+def test_the_lab_saves_its_layout_in_the_course_folder_not_the_account(lab):
+    base, token = lab
+    folder = ROOT / ".jupyter" / "workspaces"
+    before = set(folder.glob("*")) if folder.exists() else set()
+    space = f"pydist-test-{secrets.token_hex(4)}"
+    url = f"{base}/lab/api/workspaces/{space}?token={token}"
+    body = json.dumps({"data": {}, "metadata": {"id": space}}).encode()
+    try:
+        put = urllib.request.Request(url, data=body, method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(put, timeout=10) as r:
+            assert r.status in (200, 204), f"saving a workspace: HTTP {r.status}"
+        made = set(folder.glob("*")) - before
+        assert [p.name.startswith(space) for p in made] == [True], \
+            f"expected the workspace in {folder}, found there {sorted(made)}"
+    finally:
+        with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10):
+            pass
+    assert set(folder.glob("*")) == before
+
+
 # ------------------------------------------------------------------ course.py lab itself
 
 
