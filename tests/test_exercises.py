@@ -126,6 +126,7 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "            handle_stock([product] + stock)\n        case (\"status\", sender):\n"
      "            send(sender, stock)\n            handle_stock(stock)",
      "crashed with RecursionError: maximum recursion depth exceeded"),
+    # ways that passed, or failed for a cause the checker named wrongly
     ("08", 2, "receive(timeout=timeout, match=lambda m: m == (\"nodedown\", node))",
      "receive(timeout=timeout)", "got True, and it took ('noise', 'not a nodedown') from the "
      "mailbox: wait for that one message"),
