@@ -31,8 +31,8 @@ def line_in(tb, path: Path) -> str:
 
 
 def blame(exc: Exception, path: Path, checks: Path) -> str:
-    """Whose exception: the learner's code, the check's own time limit, or the check
-    given something it cannot use?"""
+    """Whose exception: the learner's code, the check's own time limit, the check given
+    something it cannot use, or one of the check's own steps?"""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith(_PYDIST)]
     last = frames[-1].filename if frames else ""
@@ -40,11 +40,15 @@ def blame(exc: Exception, path: Path, checks: Path) -> str:
         return ("the check waited for an answer that never came: did your code send it, "
                 "to the process that asked?")
     if last.startswith(str(checks)) and line_in(exc.__traceback__, path) == "?":
-        check = frames[-1]                    # the check choked on what it was given
-        return (f"the check could not use what your code returned: {type(exc).__name__}: "
-                f"{exc}, in the check's `{(check.line or '').strip()}` (line {check.lineno} "
-                f"of {Path(check.filename).name}): compare what your function returns with "
-                f"its docstring")
+        check = frames[-1]
+        step = (f"`{(check.line or '').strip()}` (line {check.lineno} of "
+                f"{Path(check.filename).name})")
+        inner = traceback.extract_tb(exc.__traceback__)[-1].filename
+        if inner == check.filename:           # the check choked on what it was given
+            return (f"the check could not use what your code returned or sent: "
+                    f"{type(exc).__name__}: {exc}, in the check's {step}: compare it with "
+                    f"the task's docstring")
+        return f"the check's own step {step} failed: {type(exc).__name__}: {exc}"
     return (f"your code raised {type(exc).__name__}: {exc} "
             f"(at line {line_in(exc.__traceback__, path)} of {path.name})")
 

@@ -18,8 +18,8 @@ import sys
 import traceback
 from pathlib import Path
 
-__all__ = ["course_root", "stub_text", "build", "out_of_sync", "unique", "started", "calls",
-           "expect",
+__all__ = ["course_root", "stub_text", "build", "out_of_sync", "unique", "source_of",
+           "started", "calls", "expect",
            "ask"]
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION (?P<task>\d+)\s*$")
@@ -85,34 +85,50 @@ def unique(base: str) -> str:
     return f"{base}{os.getpid() % 100000}"
 
 
+def source_of(fun) -> str:
+    """``fun``'s source, or "" when it cannot be read."""
+    import inspect
+    try:
+        return inspect.getsource(fun)
+    except (OSError, TypeError):
+        return ""
+
+
 def started(fun) -> None:
     """Raise the stub's NotImplementedError if ``fun`` is still the untouched stub, before
     a check runs it where its crash would be far away (in a process, on another node)
     and seen only as a silence."""
-    import inspect
-    try:
-        source = inspect.getsource(fun)
-    except (OSError, TypeError):
-        return
-    stub = re.search(r'raise NotImplementedError\("(Task \d+: not done yet[^"]*)"\)', source)
+    stub = re.search(r'raise NotImplementedError\("(Task \d+: not done yet[^"]*)"\)',
+                     source_of(fun))
     if stub:
         raise NotImplementedError(stub[1])
 
 
-def calls(fun, name: str) -> bool | None:
-    """Whether ``fun``'s own code calls something named ``name`` (``Process.monitor``
-    or ``monitor``: an answer that is only right by luck, a hard-coded reason, shows
-    here); None when its source cannot be read."""
+def calls(fun, *names: str, _seen=None) -> bool | None:
+    """Whether ``fun``'s code, or that of a function of its own module it calls, calls
+    something named one of ``names`` (``Process.monitor`` or ``monitor``): an answer
+    that is only right by luck, a hard-coded reason, shows here. None when ``fun``'s
+    source cannot be read."""
     import ast
-    import inspect
     import textwrap
+    seen = _seen if _seen is not None else set()
+    seen.add(fun)
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fun)))
-    except (OSError, TypeError, SyntaxError):
+        tree = ast.parse(textwrap.dedent(source_of(fun)))
+    except SyntaxError:
         return None
-    return any(isinstance(n, ast.Call) and name in (getattr(n.func, "attr", None),
-                                                    getattr(n.func, "id", None))
-               for n in ast.walk(tree))
+    if not tree.body:
+        return None
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        called = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
+        if called in names:
+            return True
+        helper = getattr(fun, "__globals__", {}).get(called)
+        if callable(helper) and helper not in seen and \
+                getattr(helper, "__module__", None) == fun.__module__ and \
+                calls(helper, *names, _seen=seen):
+            return True
+    return False
 
 
 def expect(got, expected, called: str) -> None:

@@ -126,10 +126,18 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "            handle_stock([product] + stock)\n        case (\"status\", sender):\n"
      "            send(sender, stock)\n            handle_stock(stock)",
      "crashed with RecursionError: maximum recursion depth exceeded"),
+    ("04", 1, "    count = 0\n    while True:\n", "    while True:\n        count = 0\n",
+     "none of the three was counted. Does counter keep the count from one message to the next"),
     # ways that passed, or failed for a cause the checker named wrongly
     ("08", 2, "receive(timeout=timeout, match=lambda m: m == (\"nodedown\", node))",
-     "receive(timeout=timeout)", "got True, and it took ('noise', 'not a nodedown') from the "
-     "mailbox: wait for that one message"),
+     "receive(timeout=timeout)", "with ('noise', 'not a nodedown') in the mailbox, expected "
+     "False, got True: it took that message for the nodedown. Wait for the one message"),
+    ("08", 2, "receive(timeout=timeout, match=lambda m: m == (\"nodedown\", node))\n"
+     "        return True", "return receive(timeout=timeout) == (\"nodedown\", node)",
+     "expected False, got False, right only by luck: it took that message from the mailbox"),
+    ("08", 3, "        if made == restarts:\n            return made\n",
+     "        if made == restarts + 1:\n            return made\n",
+     "it did not return within 3 s of the second restart: does it wait for a third crash?"),
     ("08", 3, "m[:2] == (\"DOWN\", ref)", "m[:2] == (\"DOWN\", pid)",
      "fragile_t crashed, and supervise started no new one within 2 s: does it wait for that "
      "process's own DOWN"),
@@ -143,12 +151,17 @@ MISTAKES = [   # (exercise, task, a line of the solution, the learner's version,
      "    down = receive(timeout=timeout,\n                   match=lambda m: isinstance(m, "
      "tuple) and m[:2] == (\"DOWN\", ref))\n    return down[4]",
      "    Process.exit(Process.whereis(name), \"kill\")\n    return \"killed\"",
-     "it returned 'killed' without a monitor, so that is the reason you expected, not the one "
-     "reported"),
+     "it returned 'killed', and its code asks no monitor: is that the reason you expect rather "
+     "than the one reported?"),
     ("11", 2, "pid = rpc.call(node, \"global\", \"whereis_name\", [Atom(name)], timeout=5)",
      "pid = Global.whereis_name(name)",
      "was never asked (its :global.whereis_name(:ex_named"),
     # a wrong shape, which the check itself would choke on
+    ("06", 3, "    send((\"pos\", store), (\"ask\", self(), product))\n"
+     "    return show_msg(timeout)",
+     "    send((\"pos\", store), (\"ask\", self, product))\n    try:\n"
+     "        return show_msg(timeout)\n    except TimeoutError:\n        return None",
+     "it got ('ask', <function self>, 'puma'); the sender is self (the function)"),
     ("06", 3, "send((\"pos\", store), (\"ask\", self(), product))",
      "send((\"pos\", store), (\"ask\", self, product))",
      "expected pos to get ('ask', your pid, product), it got ('ask', <function self>, 'puma'); "
@@ -289,20 +302,46 @@ def test_a_task_still_running_after_5_s_says_where_it_waits(tmp_path):
         "`time.sleep(60)`" in r.stdout, r.stdout
 
 
-def test_a_check_that_chokes_on_what_it_was_given_says_so_not_your_code_raised(tmp_path):
+def test_blame_tells_a_check_that_chokes_on_what_it_was_given_from_its_own_step(tmp_path):
     checks = tmp_path / "checks"
     checks.mkdir()
     source = checks / "check_99.py"
-    source.write_text("def task(peers):\n    return sorted(p.node for p in peers)\n")
+    source.write_text("def task(peers):\n    return sorted(p.node for p in peers)\n\n\n"
+                      "def step():\n    from pydist import Node\n    return Node.ping(42)\n")
     space: dict = {}
     exec(compile(source.read_text(), str(source), "exec"), space)
+    mine = tmp_path / "ex99_mine.py"
     with pytest.raises(AttributeError) as info:
         space["task"](["b@vm"])
-    said = blame(info.value, tmp_path / "ex99_mine.py", checks)
-    assert said == ("the check could not use what your code returned: AttributeError: 'str' "
-                    "object has no attribute 'node', in the check's `return sorted(p.node for "
-                    "p in peers)` (line 2 of check_99.py): compare what your function returns "
-                    "with its docstring"), said
+    said = blame(info.value, mine, checks)
+    assert said == ("the check could not use what your code returned or sent: AttributeError: "
+                    "'str' object has no attribute 'node', in the check's `return sorted(p.node "
+                    "for p in peers)` (line 2 of check_99.py): compare it with the task's "
+                    "docstring"), said
+    with pytest.raises(Exception) as info:                 # raised inside pydist
+        space["step"]()
+    said = blame(info.value, mine, checks)
+    assert said.startswith("the check's own step `return Node.ping(42)` (line 7 of "
+                           "check_99.py) failed: "), said
+
+
+def test_what_task_2_started_is_stopped_whatever_it_returned(tmp_path):
+    course = _course(tmp_path)
+    _answer(course, "02", "return peers, sorted(Node.list())", "return names, sorted(Node.list())")
+    r = check("02", "--task", "2", cwd=course)
+    assert "expected the handles that peer.start returns" in r.stdout, r.stdout
+    r = check("02", cwd=course)           # left running, task 2's peers would join task 3's mesh
+    assert "✓ task 3" in r.stdout, r.stdout
+
+
+def test_a_monitor_asked_in_a_helper_counts(tmp_path):
+    course = _course(tmp_path)
+    _answer(course, "10", "    ref = Process.monitor(name)\n",
+            "    ref = _watch(name)\n")
+    stub = course / "exercises" / "ex10_links_and_supervisors.py"
+    stub.write_text(stub.read_text() + "\n\ndef _watch(name):\n    return Process.monitor(name)\n")
+    r = check("10", "--task", "2", cwd=course)
+    assert "✓ task 2" in r.stdout, r.stdout + r.stderr
 
 
 def test_reset_twice_keeps_both_of_the_learners_files(tmp_path):

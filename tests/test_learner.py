@@ -160,6 +160,7 @@ def lab(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env.pop("JUPYTERLAB_WORKSPACES_DIR", None)      # as course.py lab sets it, not the caller
     args, env = _course().lab_command(
         ["--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
          "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}"], env)

@@ -127,6 +127,8 @@ def task3(ex):
             except TimeoutError:
                 _asked_wrong(called)
                 raise
+            if got != answer:
+                _asked_wrong(called)
             expect(got, answer, called)
     finally:
         store.stop()

@@ -60,10 +60,11 @@ def task2(ex):
         called = f"wait_nodedown(a live node, 0.3) with {NOISE!r} in the mailbox"
         got = ex.wait_nodedown(doomed.node, 0.3)
         if _taken(NOISE):
-            raise AssertionError(f"called {called}, expected False, got {got!r}, and it took "
-                                 f"{NOISE!r} from the mailbox: wait for that one message, "
-                                 f"receive(timeout=..., match=lambda m: m == ('nodedown', "
-                                 f"node))")
+            what = ("got True: it took that message for the nodedown" if got is True else
+                    f"got {got!r}, right only by luck: it took that message from the mailbox")
+            raise AssertionError(f"called {called}, expected False, {what}. Wait for the one "
+                                 f"message you want: receive(timeout=..., match=lambda m: "
+                                 f"m == ('nodedown', node))")
         expect(got, False, called)
         threading.Timer(0.2, os.kill, [doomed.os_pid, signal.SIGKILL]).start()
         started = time.monotonic()
@@ -98,8 +99,14 @@ def task3(ex):
         deadline = time.monotonic() + 2
         while Process.whereis("fragile_t") == pid and time.monotonic() < deadline:
             time.sleep(0.01)
-    receive(timeout=3, match=lambda m: m[:2] == ("DOWN", ref))
     called = "supervise('fragile_t', fragile, [], restarts=2), crashing it twice"
+    try:
+        receive(timeout=3, match=lambda m: m[:2] == ("DOWN", ref))
+    except TimeoutError:
+        raise AssertionError(f"called {called}: it did not return within 3 s of the second "
+                             f"restart: does it wait for a third crash? After `restarts` "
+                             f"restarts it returns, once the last new process is "
+                             f"registered") from None
     expect(result, [2], called)
     if Process.whereis("fragile_t") is None:
         raise AssertionError(f"called {called}: it returned 2 with no process registered as "
@@ -115,10 +122,15 @@ def _no_process(sup, result, crashes):
     if isinstance(ended, BaseException):
         raise AssertionError(f"{called}: supervise crashed with {type(ended).__name__}: "
                              f"{ended}") from None
+    returned = result[0] if result else None
+    if ended is not None and not crashes:
+        raise AssertionError(f"{called}: supervise returned {returned!r} without a process "
+                             f"registered as 'fragile_t' (register each new one: "
+                             f"Process.register(pid, name))")
     if ended is not None:
         raise AssertionError(f"{called}: after {crashes} crash(es) of fragile_t, supervise "
-                             f"returned {result[0] if result else None!r}, expected it to go "
-                             f"on until it has made 2 restarts")
+                             f"returned {returned!r}, expected it to go on until it has made "
+                             f"2 restarts")
     if crashes:
         raise AssertionError(f"{called}: fragile_t crashed, and supervise started no new one "
                              f"within 2 s: does it wait for that process's own DOWN "

@@ -95,11 +95,11 @@ def task2(ex):
         raise AssertionError(f"called {called}: it was still alive (no DOWN came); "
                              f"Process.exit(pid, 'kill') ends it whatever it does")
     expect(got, "killed", called)
-    if calls(ex.kill_for_good, "monitor") is False:
-        raise AssertionError(f"called {called}: it returned 'killed' without a monitor, so "
-                             f"that is the reason you expected, not the one reported. Ask "
-                             f"Process.monitor(name) before the kill, and return the reason "
-                             f"in its ('DOWN', ref, ...) message")
+    if calls(ex.kill_for_good, "monitor", "link", "spawn_link") is False:
+        raise AssertionError(f"called {called}: it returned 'killed', and its code asks no "
+                             f"monitor: is that the reason you expect rather than the one "
+                             f"reported? Ask Process.monitor(name) before the kill, and "
+                             f"return the reason in its ('DOWN', ref, ...) message")
     expect(Process.whereis("stubborn_t"), None, "Process.whereis('stubborn_t') afterwards")
     left = _left()
     if left:

@@ -59,7 +59,7 @@ receive do {:seen, seen} -> seen after 2000 -> [] end
 UNTRACE = """
 :erlang.trace(:all, false, [:call])
 :erlang.trace_pattern({:global, :whereis_name, 1}, false, [:global])
-Process.exit(Process.whereis(:ex11_tracer), :kill)
+if tracer = Process.whereis(:ex11_tracer), do: Process.exit(tracer, :kill)
 """
 
 
@@ -97,8 +97,8 @@ def task2(ex):
     theirs = _iex(f"pid = spawn(fn -> Process.sleep(:infinity) end); "
                   f":yes = :global.register_name(:{name}, pid); pid")
     called = f"where({name!r}, {node!r})"
-    _iex(TRACE)
     try:
+        _iex(TRACE)
         got = ex.where(name, node)
         asked = _iex(SEEN)
     finally:
