@@ -65,7 +65,9 @@ def parser():
     node, npm = _need("node"), _need("npm")
     wanted = json.loads((HERE / "package.json").read_text())["dependencies"]
     if any(_installed(name) != version for name, version in wanted.items()):
-        r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        # `npm ci`: the versions package-lock.json pins, each weeks old; a fresh resolve
+        # once met a package published a minute before its own dependency was
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                            cwd=HERE, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
         assert r.returncode == 0, f"npm could not install {wanted} into {HERE}/node_modules " \
                                   f"(is the npm registry reachable?):\n{r.stdout}{r.stderr}"
