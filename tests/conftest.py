@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -177,6 +178,20 @@ def pytest_collection_modifyitems(items):
 
 
 STOP_NODE = "from pydist import Node as _N\n_N.stop()"     # a kernel's node, at its end
+
+
+def reply_to(kc, msg_id: str, timeout: float) -> dict:
+    """The shell channel's reply to request ``msg_id``. Not simply the next reply:
+    wait_for_ready sends kernel_info again when IOPub is slow to answer (a loaded
+    machine), and the extra replies wait in the channel, one cell behind."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = kc.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"the kernel sent no reply in {timeout} s") from None
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import shutil
 import time
 
 import pytest
-from conftest import ELIXIR_NOTEBOOKS, ROOT, kernel_in
+from conftest import ELIXIR_NOTEBOOKS, ROOT, kernel_in, reply_to
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
@@ -53,8 +53,14 @@ def _run(kc, code: str, timeout: float = 30) -> tuple[str, str, str]:
             error = content["ename"]
         elif kind == "status" and content["execution_state"] == "idle":
             break
-    reply = kc.get_shell_msg(timeout=timeout)
-    return reply["content"]["status"], "".join(text), error
+    return reply_to(kc, msg_id, timeout)["content"]["status"], "".join(text), error
+
+
+def test_a_reply_left_in_the_shell_channel_is_not_taken_for_a_cells(kernel):
+    km, kc = kernel
+    kc.kernel_info()              # as wait_for_ready leaves one behind when IOPub is slow
+    assert _run(kc, "1/0")[0] == "error"
+    assert _run(kc, "print('fine')")[:2] == ("ok", "fine\n")
 
 
 def test_the_stop_button_stops_the_cell_not_the_peers(kernel):
@@ -66,8 +72,7 @@ def test_the_stop_button_stops_the_cell_not_the_peers(kernel):
         msg_id = kc.execute(waiting)
         time.sleep(1.0)
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=10)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        reply = reply_to(kc, msg_id, timeout=10)
         assert reply["content"]["ename"] == "KeyboardInterrupt", reply["content"]
         _idle(kc, msg_id)
         check = "print(Node.list(), rpc.call(b.node, 'operator', 'add', [1, 2]))"

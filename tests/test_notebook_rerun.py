@@ -16,7 +16,7 @@ import re
 import shutil
 
 import pytest
-from conftest import ELIXIR_NOTEBOOKS, ROOT, STOP_NODE, kernel_in
+from conftest import ELIXIR_NOTEBOOKS, ROOT, STOP_NODE, kernel_in, reply_to
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
@@ -90,8 +90,7 @@ def _run(kc, code: str, timeout: float = 60) -> tuple[str, dict]:
             outputs.append({"output_type": kind, **content})
         elif kind == "status" and content["execution_state"] == "idle":
             break
-    reply = kc.get_shell_msg(timeout=timeout)
-    return reply["content"]["status"], _summary(outputs)
+    return reply_to(kc, msg_id, timeout)["content"]["status"], _summary(outputs)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
