@@ -33,24 +33,23 @@ def line_in(tb, path: Path) -> str:
 def blame(exc: Exception, path: Path, checks: Path) -> str:
     """Whose exception: the learner's code, the check's own time limit, the check given
     something it cannot use, or one of the check's own steps?"""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_PYDIST)]
+    stack = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in stack if not f.filename.startswith(_PYDIST)]
     last = frames[-1].filename if frames else ""
+    mine = line_in(exc.__traceback__, path)
     if isinstance(exc, TimeoutError) and last.startswith(str(checks)):
         return ("the check waited for an answer that never came: did your code send it, "
                 "to the process that asked?")
-    if last.startswith(str(checks)) and line_in(exc.__traceback__, path) == "?":
+    if last.startswith(str(checks)) and mine == "?":
         check = frames[-1]
         step = (f"`{(check.line or '').strip()}` (line {check.lineno} of "
                 f"{Path(check.filename).name})")
-        inner = traceback.extract_tb(exc.__traceback__)[-1].filename
-        if inner == check.filename:           # the check choked on what it was given
+        if stack[-1].filename == check.filename:      # it choked on what it was given
             return (f"the check could not use what your code returned or sent: "
                     f"{type(exc).__name__}: {exc}, in the check's {step}: compare it with "
                     f"the task's docstring")
         return f"the check's own step {step} failed: {type(exc).__name__}: {exc}"
-    return (f"your code raised {type(exc).__name__}: {exc} "
-            f"(at line {line_in(exc.__traceback__, path)} of {path.name})")
+    return f"your code raised {type(exc).__name__}: {exc} (at line {mine} of {path.name})"
 
 
 class _Wait:

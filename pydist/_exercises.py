@@ -19,8 +19,7 @@ import traceback
 from pathlib import Path
 
 __all__ = ["course_root", "stub_text", "build", "out_of_sync", "unique", "source_of",
-           "started", "calls", "expect",
-           "ask"]
+           "started", "calls", "expect", "ask"]
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION (?P<task>\d+)\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -104,31 +103,30 @@ def started(fun) -> None:
         raise NotImplementedError(stub[1])
 
 
-def calls(fun, *names: str, _seen=None) -> bool | None:
+def calls(fun, *names: str) -> bool | None:
     """Whether ``fun``'s code, or that of a function of its own module it calls, calls
     something named one of ``names`` (``Process.monitor`` or ``monitor``): an answer
     that is only right by luck, a hard-coded reason, shows here. None when ``fun``'s
     source cannot be read."""
     import ast
     import textwrap
-    seen = _seen if _seen is not None else set()
-    seen.add(fun)
-    try:
-        tree = ast.parse(textwrap.dedent(source_of(fun)))
-    except SyntaxError:
-        return None
-    if not tree.body:
-        return None
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-        called = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
-        if called in names:
-            return True
-        helper = getattr(fun, "__globals__", {}).get(called)
-        if callable(helper) and helper not in seen and \
-                getattr(helper, "__module__", None) == fun.__module__ and \
-                calls(helper, *names, _seen=seen):
-            return True
-    return False
+    seen = set()
+
+    def looks(f) -> bool:
+        seen.add(f)
+        try:
+            tree = ast.parse(textwrap.dedent(source_of(f)))
+        except SyntaxError:
+            return False
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            name = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
+            helper = getattr(f, "__globals__", {}).get(name)
+            if name in names or (callable(helper) and helper not in seen and
+                                 getattr(helper, "__module__", None) == fun.__module__ and
+                                 looks(helper)):
+                return True
+        return False
+    return looks(fun) if source_of(fun) else None
 
 
 def expect(got, expected, called: str) -> None:
